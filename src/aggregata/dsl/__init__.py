@@ -1,0 +1,1 @@
+"""Pure request language: Elasticsearch query/aggregation DSL parsed into typed plans."""

@@ -1,0 +1,1 @@
+"""Ingestion: documents and events from HTTP bodies and files into collections."""

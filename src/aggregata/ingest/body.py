@@ -1,0 +1,168 @@
+"""Reading request bodies and files of documents: JSON arrays, NDJSON, CSV, Parquet.
+
+Bodies: a JSON array (or a single object) or NDJSON. One unreadable NDJSON line is an
+error for that item, not for the request; only a body that cannot be read at all is a 400.
+Files stream in batches, so files larger than memory import in bounded memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from aggregata.errors import ParsingError
+from aggregata.model.documents import ItemError
+
+NDJSON_TYPES = (
+    "application/x-ndjson",
+    "application/ndjson",
+    "application/jsonl",
+    "application/json-lines",
+)
+
+
+@dataclass
+class Parsed:
+    """Documents read from a body, their positions, and the items that could not be read."""
+
+    docs: list[Any] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    errors: list[ItemError] = field(default_factory=list)
+
+
+def parse_ndjson_lines(lines: list[bytes], first: int = 0) -> Parsed:
+    parsed = Parsed()
+    position = first
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            parsed.docs.append(orjson.loads(line))
+            parsed.positions.append(position)
+        except orjson.JSONDecodeError as exc:
+            parsed.errors.append(ItemError(position, "parsing_exception", f"line is not valid JSON: {exc}"))
+        position += 1
+    return parsed
+
+
+def parse_body(body: bytes, content_type: str | None) -> Parsed:
+    """Documents from an HTTP body; NDJSON by content type or when JSON parsing fails by line."""
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    if ctype in NDJSON_TYPES:
+        return parse_ndjson_lines(body.splitlines())
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        lines = body.splitlines()
+        if len(lines) > 1:
+            return parse_ndjson_lines(lines)
+        raise ParsingError("the body is neither JSON nor NDJSON", type="x_content_parse_exception") from None
+    docs = data if isinstance(data, list) else [data]
+    return Parsed(docs=docs, positions=list(range(len(docs))))
+
+
+FORMATS = ("ndjson", "json", "csv", "parquet")
+
+
+def detect_format(path: Path) -> str:
+    suffix = path.suffix.lower().lstrip(".")
+    aliases = {
+        "jsonl": "ndjson",
+        "ndjson": "ndjson",
+        "json": "json",
+        "csv": "csv",
+        "parquet": "parquet",
+        "pq": "parquet",
+    }
+    if suffix not in aliases:
+        raise ParsingError(
+            f"cannot tell the format of [{path.name}]; pass --format one of {', '.join(FORMATS)}"
+        )
+    fmt = aliases[suffix]
+    if fmt == "json":
+        with path.open("rb") as fh:
+            head = fh.read(4096).lstrip()
+        if head[:1] == b"{" and b"\n{" in head:
+            return "ndjson"
+    return fmt
+
+
+def read_batches(fh: BinaryIO, fmt: str, batch_size: int = 10_000) -> Iterator[Parsed]:
+    """Stream an open binary file as batches of documents, whatever its size.
+
+    ``fh.tell()`` between batches is how far the reader got (for progress bars).
+    """
+    readers = {"ndjson": _ndjson, "json": _json, "csv": _csv, "parquet": _parquet}
+    if fmt not in readers:
+        raise ParsingError(f"unknown format [{fmt}]; use one of {', '.join(FORMATS)}")
+    yield from readers[fmt](fh, batch_size)
+
+
+def _ndjson(fh: BinaryIO, batch_size: int) -> Iterator[Parsed]:
+    lines: list[bytes] = []
+    position = 0
+    for line in fh:
+        if not line.strip():
+            continue
+        lines.append(line)
+        if len(lines) >= batch_size:
+            yield parse_ndjson_lines(lines, position)
+            position += len(lines)
+            lines = []
+    if lines:
+        yield parse_ndjson_lines(lines, position)
+
+
+def _json(fh: BinaryIO, batch_size: int) -> Iterator[Parsed]:
+    """A JSON array file. Read whole: a single JSON document cannot be streamed by orjson;
+    large files should be NDJSON, which ``detect_format`` recognises."""
+    data = orjson.loads(fh.read())
+    docs = data if isinstance(data, list) else [data]
+    for start in range(0, len(docs), batch_size):
+        chunk = docs[start : start + batch_size]
+        yield Parsed(docs=chunk, positions=list(range(start, start + len(chunk))))
+
+
+def _csv_value(text: str) -> Any:
+    """CSV cells are text; numbers and booleans are recognised so columns get useful types."""
+    if text == "":
+        return None
+    if text in ("true", "false"):
+        return text == "true"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _csv(fh: BinaryIO, batch_size: int) -> Iterator[Parsed]:
+    reader = csv.DictReader(io.TextIOWrapper(fh, encoding="utf-8", newline=""))
+    batch = Parsed()
+    for position, row in enumerate(reader):
+        batch.docs.append({k: c for k, v in row.items() if k and (c := _csv_value(v)) is not None})
+        batch.positions.append(position)
+        if len(batch.docs) >= batch_size:
+            yield batch
+            batch = Parsed()
+    if batch.docs:
+        yield batch
+
+
+def _parquet(fh: BinaryIO, batch_size: int) -> Iterator[Parsed]:
+    import pyarrow.parquet as pq
+
+    position = 0
+    for record_batch in pq.ParquetFile(fh).iter_batches(batch_size=batch_size):
+        docs = [{k: v for k, v in row.items() if v is not None} for row in record_batch.to_pylist()]
+        yield Parsed(docs=docs, positions=list(range(position, position + len(docs))))
+        position += len(docs)

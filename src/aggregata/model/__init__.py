@@ -1,0 +1,1 @@
+"""Pure data model: mappings, field types and document validation."""

@@ -1,0 +1,1 @@
+"""Search: running ``_search`` requests (hits, totals, aggregations) against an engine."""

@@ -1,0 +1,102 @@
+"""Run a search: parse → compile → execute on the engine → shape Elasticsearch's response."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aggregata.dsl.search import SearchRequest, parse_search
+from aggregata.errors import BadRequest
+from aggregata.model.mapping import ID_FIELD
+from aggregata.model.source import json_value, unflatten
+from aggregata.sql.dialects import render
+from aggregata.sql.search import compile_search
+from aggregata.storage.engine import Engine
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _sort_value(value: Any) -> Any:
+    """Sort values as Elasticsearch reports them: dates as epoch milliseconds."""
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    return value
+
+
+class SearchService:
+    """Executes search requests; the clock is injected so tests can pin ``now``."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = _utcnow) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def search(self, collection: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        return self.run(collection, parse_search(body))
+
+    def run(self, collection: str, request: SearchRequest) -> dict[str, Any]:
+        started = time.perf_counter()
+        coll = self.engine.get_collection(collection)
+        if request.aggs:
+            raise BadRequest("aggregations are not supported yet", type="parsing_exception")
+        compiled = compile_search(request, coll.name, coll.mapping, now=self.clock())
+        params = compiled.params.values
+        timings: dict[str, float] = {"compile_ms": (time.perf_counter() - started) * 1000}
+        hits: list[dict[str, Any]] = []
+        if compiled.hits is not None:
+            t0 = time.perf_counter()
+            rows = self.engine.query(compiled.hits, params, timeout=request.timeout_s).to_pylist()
+            timings["hits_ms"] = (time.perf_counter() - t0) * 1000
+            hits = [
+                self._hit(coll.name, row, compiled.columns, compiled.sort_fields, request) for row in rows
+            ]
+        response: dict[str, Any] = {"took": 0, "timed_out": False, "_shards": _SHARDS, "hits": {}}
+        if compiled.total is not None:
+            t0 = time.perf_counter()
+            total = int(
+                self.engine.query(compiled.total, params, timeout=request.timeout_s).column(0)[0].as_py()
+            )
+            timings["total_ms"] = (time.perf_counter() - t0) * 1000
+            track = request.track_total_hits
+            capped = track is not True and isinstance(track, int) and total > track
+            response["hits"]["total"] = {
+                "value": track if capped else total,
+                "relation": "gte" if capped else "eq",
+            }
+        response["hits"]["max_score"] = None if request.sort or not hits else 1.0
+        response["hits"]["hits"] = hits
+        response["took"] = int((time.perf_counter() - started) * 1000)
+        if request.profile:
+            dialect = self.engine.dialect
+            response["profile"] = {
+                "dialect": dialect,
+                "sql": [render(t, dialect) for t in (compiled.hits, compiled.total) if t is not None],
+                "params": {k: json_value(v) for k, v in params.items()},
+                "timings": timings,
+            }
+        return response
+
+    @staticmethod
+    def _hit(
+        index: str,
+        row: dict[str, Any],
+        columns: list[str],
+        sort_fields: list[str],
+        request: SearchRequest,
+    ) -> dict[str, Any]:
+        hit: dict[str, Any] = {
+            "_index": index,
+            "_id": row[ID_FIELD],
+            "_score": None if request.sort else 1.0,
+        }
+        if request.source.enabled:
+            hit["_source"] = unflatten({c: row[c] for c in columns})
+        if request.sort:
+            hit["sort"] = [_sort_value(row[f]) for f in sort_fields] + [row[ID_FIELD]]
+        return hit
+
+
+_SHARDS = {"total": 1, "successful": 1, "skipped": 0, "failed": 0}

@@ -1,0 +1,104 @@
+"""DDL shared by SQL engines: table creation and mapping evolution as sqlglot trees.
+
+Reconciling a batch's mapping changes with the stored mapping happens here, so every engine
+evolves schemas the same way: new fields add columns, a scalar field that receives an
+array becomes an array column (existing values wrapped), a nested field that gains
+sub-fields widens its struct. Anything else is a conflict the caller resolves by
+re-validating the documents against the current mapping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlglot import exp
+
+from aggregata.model.mapping import ID_FIELD, Field, FieldType, Mapping
+from aggregata.sql.types import column_defs, column_type
+
+
+class MappingConflict(Exception):
+    """A concurrent write changed the mapping in a way this batch did not expect."""
+
+
+def table(name: str) -> exp.Table:
+    return exp.table_(name, quoted=True)
+
+
+def create_table(name: str, mapping: Mapping, dialect: str) -> exp.Create:
+    cols = column_defs(mapping, dialect)
+    cols[0].set("constraints", [exp.ColumnConstraint(kind=exp.PrimaryKeyColumnConstraint())])
+    schema = exp.Schema(this=table(name), expressions=cols)
+    return exp.Create(this=schema, kind="TABLE")
+
+
+def drop_table(name: str) -> exp.Drop:
+    return exp.Drop(tables=[table(name)], kind="TABLE", exists=True)
+
+
+def _merge_nested(current: Field, incoming: Field) -> Field:
+    props = dict((current.properties or Mapping()).fields)
+    for sub in incoming.properties or Mapping():
+        have = props.get(sub.name)
+        if have is None or (have.type is sub.type and not have.array and sub.array):
+            props[sub.name] = sub
+        elif have.type is not sub.type:
+            raise MappingConflict(sub.name)
+    return replace(current, properties=Mapping(props))
+
+
+def reconcile(
+    name: str, current: Mapping, changed: list[Field], dialect: str
+) -> tuple[Mapping, list[exp.Expr]]:
+    """The mapping after applying ``changed`` and the DDL that gets the table there."""
+    ddl: list[exp.Expr] = []
+    merged = current
+    for f in changed:
+        have = merged.get(f.name)
+        if have is None:
+            ddl.append(_add_column(name, f, dialect))
+            merged = merged.with_fields(f)
+            continue
+        if have.type is not f.type:
+            raise MappingConflict(f.name)
+        target = have
+        if f.type is FieldType.NESTED:
+            target = _merge_nested(have, f)
+        elif f.array and not have.array:
+            target = replace(have, array=True)
+        if target != have:
+            ddl.append(_retype_column(name, have, target, dialect))
+            merged = merged.with_fields(target)
+    return merged, ddl
+
+
+def _add_column(name: str, f: Field, dialect: str) -> exp.Alter:
+    col = exp.ColumnDef(this=exp.to_identifier(f.name, quoted=True), kind=column_type(f, dialect))
+    return exp.Alter(this=table(name), kind="TABLE", actions=[col])
+
+
+def _retype_column(name: str, have: Field, target: Field, dialect: str) -> exp.Alter:
+    col = exp.column(have.name, quoted=True)
+    using: exp.Expr | None = None
+    if target.array and not have.array and target.type is not FieldType.NESTED:
+        using = exp.If(
+            this=exp.Is(this=col.copy(), expression=exp.Null()),
+            true=exp.Null(),
+            false=exp.Array(expressions=[col.copy()]),
+        )
+    action = exp.AlterColumn(
+        this=exp.to_identifier(have.name, quoted=True),
+        dtype=column_type(target, dialect),
+        using=using,
+    )
+    return exp.Alter(this=table(name), kind="TABLE", actions=[action])
+
+
+def insert_ignore(name: str, source: str, columns: list[str]) -> exp.Insert:
+    """Append rows whose ``_id`` is new; RETURNING tells which ones were stored."""
+    idents = [exp.to_identifier(c, quoted=True) for c in columns]
+    select = exp.select(*[exp.column(c, quoted=True) for c in columns]).from_(exp.to_identifier(source))
+    insert = exp.insert(select, table(name), columns=idents)
+    insert.set("alternative", "IGNORE")
+    insert.set("returning", exp.Returning(expressions=[exp.column(ID_FIELD, quoted=True)]))
+    return insert

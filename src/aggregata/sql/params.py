@@ -1,0 +1,37 @@
+"""Bound parameters: every user value reaches the engine as a parameter, never as SQL text."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlglot import exp
+
+
+class Params:
+    """Collects values while a tree is built and hands out placeholders for them.
+
+    The placeholder carries a type so dialects that need typed parameters (ClickHouse's
+    ``{p0:String}``) can print one; DuckDB prints ``$p0``.
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def bind(self, value: Any) -> exp.Placeholder:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return exp.Placeholder(this=name, kind=exp.DataType.build(param_type(value)))
+
+
+def param_type(value: Any) -> str:
+    """The SQL type a parameter value is bound as."""
+    if isinstance(value, bool):
+        return "BOOLEAN"
+    if isinstance(value, int):
+        return "BIGINT"
+    if isinstance(value, float):
+        return "DOUBLE"
+    if isinstance(value, datetime):
+        return "TIMESTAMPTZ"
+    return "VARCHAR"

@@ -1,0 +1,1 @@
+"""Storage engines: the only modules that talk to a database."""
