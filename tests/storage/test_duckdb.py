@@ -92,3 +92,23 @@ def test_collection_lifecycle_errors(engine: DuckDBEngine) -> None:
     engine.drop_collection("c")
     with pytest.raises(CollectionNotFound):
         engine.get_collection("c")
+
+
+def test_same_id_in_two_concurrent_requests_is_stored_and_counted_once(engine: DuckDBEngine) -> None:
+    ingest = IngestService(engine)
+    ingest.ensure_collection("c")
+    results = []
+    barrier = threading.Barrier(6)
+
+    def run() -> None:
+        barrier.wait()
+        results.append(ingest.ingest("c", [{"_id": "same", "v": 1}, {"_id": f"own-{threading.get_ident()}"}]))
+
+    threads = [threading.Thread(target=run) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r.stored for r in results) == 7
+    assert sum(r.duplicates for r in results) == 5
+    assert engine.count("c") == 7

@@ -10,9 +10,14 @@ Sunday, ISO) of its timestamp in UTC, so queries can group by them without compu
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from aggregata.model.columnar import Decline, flatten
 from aggregata.model.documents import parse_datetime
 from aggregata.model.mapping import Field, FieldType, Mapping
 
@@ -45,7 +50,9 @@ class EventError(ValueError):
     """Why one event cannot be stored."""
 
 
-def event_to_document(event: Any, received_at: datetime, new_id: Any = None) -> dict[str, Any]:
+def event_to_document(
+    event: Any, received_at: datetime, new_id: Callable[[], str] | None = None
+) -> dict[str, Any]:
     """Validate one event and return the document stored for it."""
     if not isinstance(event, dict):
         raise EventError("an event must be a JSON object")
@@ -91,3 +98,71 @@ def event_to_document(event: Any, received_at: datetime, new_id: Any = None) -> 
     if props:
         doc["properties"] = props
     return doc
+
+
+_UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_TS = pa.timestamp("us", tz="UTC")
+
+
+def _required_text(table: pa.Table, name: str) -> pa.ChunkedArray:
+    if name not in table.column_names:
+        raise Decline(f"[{name}] missing")
+    column = table.column(name)
+    if pa.types.is_integer(column.type) and name == "distinct_id":
+        column = column.cast(pa.string())
+    if not pa.types.is_string(column.type) or column.null_count:
+        raise Decline(f"[{name}] must be strings")
+    if len(column) and pc.min(pc.utf8_length(column)).as_py() < 1:
+        raise Decline(f"[{name}] has empty strings")
+    return column
+
+
+def events_table(table: pa.Table, received_at: datetime, new_id: Callable[[], str]) -> pa.Table:
+    """The columnar twin of ``event_to_document``: Arrow-parsed events → document columns.
+
+    Raises ``Decline`` for anything ``event_to_document`` would treat per event (invalid
+    values, epoch timestamps, non-canonical uuids), so both paths store the same rows.
+    """
+    if set(table.column_names) - _ALLOWED:
+        raise Decline("unknown event keys")
+    n = table.num_rows
+    received = pa.scalar(received_at, _TS)
+    if "timestamp" in table.column_names:
+        raw = table.column("timestamp")
+        if not pa.types.is_string(raw.type):
+            raise Decline("timestamps that are not ISO strings")
+        try:
+            ts = raw.cast(_TS).fill_null(received)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise Decline(str(exc)) from None
+    else:
+        ts = pa.chunked_array([pa.array([received_at] * n, _TS)])
+    if "uuid" in table.column_names:
+        raw = table.column("uuid")
+        if not pa.types.is_string(raw.type):
+            raise Decline("uuids that are not strings")
+        valid = pc.match_substring_regex(raw, _UUID)
+        if pc.sum(valid).as_py() != n - raw.null_count:
+            raise Decline("non-canonical uuids")
+        ids = pc.utf8_lower(raw)
+        if raw.null_count:
+            fill = pa.array([str(new_id()) for _ in range(raw.null_count)], pa.string())
+            ids = pc.replace_with_mask(ids, pc.is_null(ids), fill)
+    else:
+        ids = pa.chunked_array([pa.array([str(new_id()) for _ in range(n)], pa.string())])
+    columns: dict[str, Any] = {
+        "_id": ids,
+        "event": _required_text(table, "event"),
+        "distinct_id": _required_text(table, "distinct_id"),
+        "timestamp": ts,
+        "received_at": pa.chunked_array([pa.array([received_at] * n, _TS)]),
+        "hour_of_day": pc.hour(ts).cast(pa.int64()),
+        "day_of_week": pc.day_of_week(ts, count_from_zero=False, week_start=1).cast(pa.int64()),
+    }
+    if "properties" in table.column_names:
+        props = table.column("properties")
+        if not pa.types.is_struct(props.type):
+            raise Decline("[properties] must be objects")
+        flat = flatten(pa.table({"properties": props}))
+        columns.update({name: flat.column(name) for name in flat.column_names})
+    return pa.table(columns)

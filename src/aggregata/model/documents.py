@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
+
 from aggregata.dsl.datemath import DateMathError, parse_date
 from aggregata.errors import MappingError
 from aggregata.model.mapping import (
@@ -51,10 +53,12 @@ class Batch:
     """Accepted documents as rows of column values, plus rejections and mapping changes.
 
     ``duplicates`` are positions of documents whose ``_id`` appeared earlier in the batch:
-    like a retried document, they are not stored twice.
+    like a retried document, they are not stored twice. The columnar fast path delivers
+    the accepted documents as a ready Arrow ``table`` instead of ``rows``.
     """
 
     rows: list[dict[str, Any]] = field(default_factory=list)
+    table: pa.Table | None = None
     positions: list[int] = field(default_factory=list)
     errors: list[ItemError] = field(default_factory=list)
     duplicates: list[int] = field(default_factory=list)
@@ -63,7 +67,14 @@ class Batch:
 
     @property
     def ids(self) -> list[str]:
+        if self.table is not None:
+            ids: list[str] = self.table.column(ID_FIELD).to_pylist()
+            return ids
         return [row[ID_FIELD] for row in self.rows]
+
+    @property
+    def size(self) -> int:
+        return self.table.num_rows if self.table is not None else len(self.rows)
 
 
 class _Reject(Exception):

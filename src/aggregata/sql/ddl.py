@@ -5,15 +5,21 @@ evolves schemas the same way: new fields add columns, a scalar field that receiv
 array becomes an array column (existing values wrapped), a nested field that gains
 sub-fields widens its struct. Anything else is a conflict the caller resolves by
 re-validating the documents against the current mapping.
+
+What a dialect does differently is looked up in tables (``_TABLE_PROPERTIES``, ``_RETYPE``)
+rather than branched on: ClickHouse tables need an engine and a sorting key, and ClickHouse
+cannot cast a scalar column to an array column in place.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from sqlglot import exp
 
 from aggregata.model.mapping import ID_FIELD, Field, FieldType, Mapping
+from aggregata.sql.dialects import AlterUpdate
 from aggregata.sql.types import column_defs, column_type
 
 
@@ -25,11 +31,21 @@ def table(name: str) -> exp.Table:
     return exp.table_(name, quoted=True)
 
 
+def _merge_tree() -> exp.Properties:
+    """``ENGINE = MergeTree ORDER BY _id``: rows sorted (and found) by their id."""
+    order = exp.Order(expressions=[exp.Ordered(this=exp.column(ID_FIELD, quoted=True), nulls_first=False)])
+    return exp.Properties(expressions=[exp.EngineProperty(this=exp.var("MergeTree")), order])
+
+
+_TABLE_PROPERTIES: dict[str, Callable[[], exp.Properties]] = {"clickhouse": _merge_tree}
+
+
 def create_table(name: str, mapping: Mapping, dialect: str) -> exp.Create:
     cols = column_defs(mapping, dialect)
     cols[0].set("constraints", [exp.ColumnConstraint(kind=exp.PrimaryKeyColumnConstraint())])
     schema = exp.Schema(this=table(name), expressions=cols)
-    return exp.Create(this=schema, kind="TABLE")
+    properties = _TABLE_PROPERTIES.get(dialect)
+    return exp.Create(this=schema, kind="TABLE", properties=properties() if properties else None)
 
 
 def drop_table(name: str) -> exp.Drop:
@@ -67,7 +83,7 @@ def reconcile(
         elif f.array and not have.array:
             target = replace(have, array=True)
         if target != have:
-            ddl.append(_retype_column(name, have, target, dialect))
+            ddl += _RETYPE.get(dialect, _retype_column)(name, have, target, dialect)
             merged = merged.with_fields(target)
     return merged, ddl
 
@@ -77,7 +93,7 @@ def _add_column(name: str, f: Field, dialect: str) -> exp.Alter:
     return exp.Alter(this=table(name), kind="TABLE", actions=[col])
 
 
-def _retype_column(name: str, have: Field, target: Field, dialect: str) -> exp.Alter:
+def _retype_column(name: str, have: Field, target: Field, dialect: str) -> list[exp.Expr]:
     col = exp.column(have.name, quoted=True)
     using: exp.Expr | None = None
     if target.array and not have.array and target.type is not FieldType.NESTED:
@@ -91,7 +107,41 @@ def _retype_column(name: str, have: Field, target: Field, dialect: str) -> exp.A
         dtype=column_type(target, dialect),
         using=using,
     )
-    return exp.Alter(this=table(name), kind="TABLE", actions=[action])
+    return [exp.Alter(this=table(name), kind="TABLE", actions=[action])]
+
+
+_RETYPE_TEMP = "__aggregata_retype"
+
+
+def _retype_by_copy(name: str, have: Field, target: Field, dialect: str) -> list[exp.Expr]:
+    """Scalar → array without a cast: fill a new array column, then swap it in.
+
+    A widened struct (``nested`` gaining sub-fields) is an ordinary type change. Missing
+    values become ``[]``, which is how a missing array is stored where arrays are not
+    nullable.
+    """
+    if have.type is FieldType.NESTED or have.array:
+        return _retype_column(name, have, target, dialect)
+    col = exp.column(have.name, quoted=True)
+    temp = exp.to_identifier(_RETYPE_TEMP, quoted=True)
+    wrapped = exp.If(
+        this=exp.Is(this=col.copy(), expression=exp.Null()),
+        true=exp.Array(expressions=[]),
+        false=exp.Array(expressions=[col.copy()]),
+    )
+
+    def alter(action: exp.Expr) -> exp.Alter:
+        return exp.Alter(this=table(name), kind="TABLE", actions=[action])
+
+    return [
+        alter(exp.ColumnDef(this=temp.copy(), kind=column_type(target, dialect))),
+        alter(AlterUpdate(this=exp.column(temp.copy()), expression=wrapped)),
+        alter(exp.Drop(kind="COLUMN", tables=[col.copy()])),
+        alter(exp.RenameColumn(this=exp.column(temp.copy()), to=col.copy())),
+    ]
+
+
+_RETYPE: dict[str, Callable[[str, Field, Field, str], list[exp.Expr]]] = {"clickhouse": _retype_by_copy}
 
 
 def insert_ignore(name: str, source: str, columns: list[str]) -> exp.Insert:

@@ -23,11 +23,11 @@ import pyarrow as pa
 from sqlglot import exp
 
 from aggregata.errors import BadRequest, CollectionNotFound, Conflict, QueryTimeout
+from aggregata.model.arrow import to_arrow
 from aggregata.model.documents import Batch
 from aggregata.model.mapping import Mapping
 from aggregata.sql import ddl
 from aggregata.sql.dialects import render
-from aggregata.storage.arrow import to_arrow
 from aggregata.storage.engine import (
     DOCUMENTS,
     Collection,
@@ -185,7 +185,7 @@ class DuckDBEngine:
             if first is None:
                 return
             group = [first]
-            rows = len(first.batch.rows)
+            rows = first.batch.size
             while rows < MAX_GROUP_ROWS:
                 try:
                     nxt = self._queue.get_nowait()
@@ -195,17 +195,18 @@ class DuckDBEngine:
                     self._queue.put(None)
                     break
                 group.append(nxt)
-                rows += len(nxt.batch.rows)
+                rows += nxt.batch.size
             self._commit_group(group)
 
     def _commit_group(self, group: list[_WriteRequest]) -> None:
+        """Apply a group of writes in one transaction; on failure, retry each alone."""
         cur = self._writer_cursor
         pending: dict[str, Collection] = {}
-        results: list[WriteResult] = []
         try:
             cur.execute("BEGIN")
             for request in group:
-                results.append(self._apply(cur, request, pending))
+                self._evolve(cur, request, pending)
+            results = self._append(cur, group, pending)
             cur.execute("COMMIT")
         except Exception as exc:
             cur.execute("ROLLBACK")
@@ -220,9 +221,10 @@ class DuckDBEngine:
         for request, result in zip(group, results, strict=True):
             request.future.set_result(result)
 
-    def _apply(
+    def _evolve(
         self, cur: duckdb.DuckDBPyConnection, request: _WriteRequest, pending: dict[str, Collection]
-    ) -> WriteResult:
+    ) -> None:
+        """Apply the batch's mapping changes (re-validating it first if they conflict)."""
         coll = pending.get(request.name) or self.get_collection(request.name)
         batch = request.batch
         try:
@@ -238,19 +240,39 @@ class DuckDBEngine:
         if mapping is not coll.mapping:
             coll = replace(coll, mapping=mapping)
             self._save_catalog(cur, coll)
-            pending[coll.name] = coll
-        if not batch.rows:
-            return WriteResult(0, [], mapping, batch)
+        pending[coll.name] = coll
+
+    def _append(
+        self, cur: duckdb.DuckDBPyConnection, group: list[_WriteRequest], pending: dict[str, Collection]
+    ) -> list[WriteResult]:
+        """One ``INSERT`` per collection for the whole group: appends are cheaper in bulk."""
+        stored: dict[str, set[str]] = {}
+        for name, coll in pending.items():
+            tables = [
+                r.batch.table if r.batch.table is not None else to_arrow(r.batch.rows, coll.mapping)
+                for r in group
+                if r.name == name and r.batch.size
+            ]
+            stored[name] = self._insert(cur, name, tables) if tables else set()
+        results = []
+        for request in group:
+            batch, mine = request.batch, stored[request.name]
+            ids = batch.ids
+            duplicates = [i for i in ids if i not in mine]
+            mine.difference_update(ids)  # a later request in the group with the same id is a duplicate
+            mapping = pending[request.name].mapping
+            results.append(WriteResult(len(ids) - len(duplicates), duplicates, mapping, batch))
+        return results
+
+    def _insert(self, cur: duckdb.DuckDBPyConnection, name: str, tables: list[pa.Table]) -> set[str]:
+        data = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
         source = f"__batch_{next(self._sources)}"
-        data = to_arrow(batch.rows, mapping)
         cur.register(source, data)
         try:
-            statement = ddl.insert_ignore(coll.name, source, data.column_names)
-            stored = {row[0] for row in cur.sql(self.render(statement)).fetchall()}
+            statement = ddl.insert_ignore(name, source, data.column_names)
+            return {row[0] for row in cur.sql(self.render(statement)).fetchall()}
         finally:
             cur.unregister(source)
-        duplicates = [i for i in batch.ids if i not in stored] if len(stored) < len(batch.rows) else []
-        return WriteResult(len(stored), duplicates, mapping, batch)
 
     # -- reads -----------------------------------------------------------------------------
 

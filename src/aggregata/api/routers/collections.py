@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field
 from aggregata.api.deps import ServicesDep, blocking, json_body
 from aggregata.api.responses import JSONResponse
 from aggregata.errors import ParsingError
-from aggregata.ingest.body import parse_body
 from aggregata.ingest.events import EVENT_MAPPING, EVENT_SETTINGS
 from aggregata.model.mapping import Mapping
 from aggregata.storage.engine import DOCUMENTS, EVENTS, Collection
@@ -123,12 +122,6 @@ async def add_documents(name: str, request: Request, services: ServicesDep) -> d
     Good documents are stored and bad ones reported per item (position, reason); documents
     whose `_id` is already stored count as `duplicates` and are not stored twice.
     """
-    parsed = parse_body(await request.body(), request.headers.get("content-type"))
-    result = await blocking(
-        services.ingest.ingest,
-        name,
-        parsed.docs,
-        positions=parsed.positions,
-        pre_errors=parsed.errors,
-    )
+    body = await request.body()
+    result = await blocking(services.ingest.ingest_body, name, body, request.headers.get("content-type"))
     return result.to_json()

@@ -7,7 +7,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from aggregata.api.deps import ServicesDep, blocking
-from aggregata.ingest.body import parse_body
 
 router = APIRouter(tags=["events"])
 
@@ -51,16 +50,8 @@ async def capture(request: Request, services: ServicesDep, collection: str = "ev
     `properties` and `uuid`. A retried event with the same `uuid` is stored once. Stored
     documents gain `received_at`, `hour_of_day` and `day_of_week` (UTC).
     """
-    parsed = parse_body(await request.body(), request.headers.get("content-type"))
-    docs, positions = parsed.docs, parsed.positions
-    if len(docs) == 1 and isinstance(docs[0], dict) and isinstance(docs[0].get("batch"), list):
-        docs = docs[0]["batch"]
-        positions = list(range(len(docs)))
+    body = await request.body()
     result = await blocking(
-        services.ingest.ingest_events,
-        docs,
-        collection=collection,
-        positions=positions,
-        pre_errors=parsed.errors,
+        services.ingest.ingest_body, collection, body, request.headers.get("content-type"), events=True
     )
     return result.to_json()

@@ -1,4 +1,4 @@
-"""Rows of validated values → Arrow tables typed by the mapping, for bulk appends."""
+"""Arrow types per field, and rows of validated values → Arrow tables for bulk appends."""
 
 from __future__ import annotations
 

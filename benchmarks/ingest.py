@@ -1,0 +1,269 @@
+"""Ingestion benchmark: HTTP NDJSON with concurrent clients, CLI import, and raw DuckDB.
+
+    .venv/bin/python benchmarks/ingest.py --events 1000000 --rss-events 5000000
+
+Prints events/second and peak RSS for:
+  * HTTP: NDJSON batches of 1,000 events from 4 concurrent clients to a real server process;
+  * CLI: ``aggregata import events FILE --events`` of an NDJSON file;
+  * raw DuckDB: appending the same rows from Arrow directly, in the same run, into a table
+    of the same schema (with the ``_id`` primary key that makes retries idempotent) in
+    1,000-row transactions, and into a table without the key in one bulk append.
+The generated events come from ``aggregata.demo.generate`` (seeded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import httpx
+import psutil
+import pyarrow as pa
+from aggregata.demo.generate import generate_events, write_ndjson
+
+from aggregata.ingest.events import EVENT_MAPPING, events_table
+from aggregata.model.columnar import columnar_batch, flatten, read_ndjson
+from aggregata.model.mapping import Mapping
+from aggregata.sql.ddl import create_table
+from aggregata.sql.dialects import render
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def dataset(n: int, directory: Path) -> Path:
+    path = directory / f"events-{n}.ndjson"
+    if not path.exists():
+        print(f"generating {n:,} events → {path}", file=sys.stderr)
+        write_ndjson(generate_events(n, seed=7), path)
+    return path
+
+
+def batches(path: Path, size: int) -> list[bytes]:
+    out, lines = [], []
+    with path.open("rb") as fh:
+        for line in fh:
+            lines.append(line)
+            if len(lines) == size:
+                out.append(b"".join(lines))
+                lines = []
+    if lines:
+        out.append(b"".join(lines))
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PeakRSS:
+    """Samples a process's resident memory (with its children) until stopped."""
+
+    def __init__(self, pid: int) -> None:
+        self.proc = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                procs = [self.proc, *self.proc.children(recursive=True)]
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs))
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def http_ingest(bodies: list[bytes], clients: int, data_dir: Path) -> tuple[float, int, int]:
+    port = free_port()
+    env = {**os.environ, "AGGREGATA_DATA_DIR": str(data_dir)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "aggregata.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        rss = PeakRSS(server.pid)
+        work: queue.Queue[bytes] = queue.Queue()
+        for body in bodies:
+            work.put(body)
+        stored = [0] * clients
+
+        def client(k: int) -> None:
+            with httpx.Client(base_url=base, timeout=120) as c:
+                while True:
+                    try:
+                        body = work.get_nowait()
+                    except queue.Empty:
+                        return
+                    r = c.post("/v1/events", content=body, headers={"content-type": "application/x-ndjson"})
+                    r.raise_for_status()
+                    stored[k] += r.json()["stored"]
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - started
+        return elapsed, sum(stored), rss.stop()
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def cli_import(path: Path, data_dir: Path) -> tuple[float, int]:
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aggregata.cli",
+            "import",
+            "events",
+            str(path),
+            "--events",
+            "--data-dir",
+            str(data_dir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    rss = PeakRSS(proc.pid)
+    proc.wait()
+    elapsed = time.perf_counter() - started
+    if proc.returncode:
+        raise RuntimeError("import failed")
+    return elapsed, rss.stop()
+
+
+def stored_tables(bodies: list[bytes], size: int) -> tuple[list[pa.Table], Mapping]:
+    """The exact Arrow rows the server appends for these bodies (built untimed)."""
+    received = datetime.now(UTC)
+    mapping = EVENT_MAPPING
+    tables = []
+    for body in bodies:
+        table = events_table(read_ndjson(body, mapping), received, lambda: "")
+        batch = columnar_batch(flatten(table), mapping, new_id=lambda: "")
+        mapping = batch.mapping
+        assert batch.table is not None
+        tables.append(batch.table)
+    whole = pa.concat_tables(tables, promote_options="default").combine_chunks()
+    return [whole.slice(i, size) for i in range(0, whole.num_rows, size)], mapping
+
+
+def raw_duckdb(bodies: list[bytes], size: int, directory: Path) -> tuple[float, float]:
+    """Rows/s of DuckDB appending from Arrow: keyed in ``size``-row transactions, and bulk."""
+    tables, mapping = stored_tables(bodies, size)
+    rates = []
+    for keyed in (True, False):
+        con = duckdb.connect(str(directory / f"raw-{keyed}.duckdb"))
+        ddl = render(create_table("events", mapping, "duckdb"), "duckdb")
+        con.execute(ddl if keyed else ddl.replace(" PRIMARY KEY", ""))
+        names = ", ".join(f'"{n}"' for n in tables[0].column_names)
+        started = time.perf_counter()
+        if keyed:
+            for batch in tables:
+                con.execute("BEGIN")
+                con.register("batch", batch)
+                con.execute(f"INSERT OR IGNORE INTO events ({names}) SELECT * FROM batch")
+                con.execute("COMMIT")
+        else:
+            whole = pa.concat_tables(tables)
+            con.register("whole", whole)
+            con.execute(f"INSERT INTO events ({names}) SELECT * FROM whole")
+        rates.append(sum(t.num_rows for t in tables) / (time.perf_counter() - started))
+        con.close()
+    return rates[0], rates[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=1_000_000, help="events for the HTTP and raw runs")
+    parser.add_argument("--import-events", type=int, default=1_000_000, help="events in the CLI import file")
+    parser.add_argument(
+        "--rss-events", type=int, default=0, help="also ingest this many over HTTP for peak RSS"
+    )
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--data", type=Path, default=ROOT / "bench-data")
+    args = parser.parse_args()
+    args.data.mkdir(exist_ok=True)
+    rows: list[tuple[str, int, float, str]] = []
+    with tempfile.TemporaryDirectory(dir=args.data) as tmp:
+        work = Path(tmp)
+        bodies = batches(dataset(args.events, args.data), args.batch)
+        keyed, bulk = raw_duckdb(bodies, args.batch, work)
+        elapsed, stored, peak = http_ingest(bodies, args.clients, work / "http")
+        assert stored == args.events, f"stored {stored} of {args.events}"
+        http_rate = stored / elapsed
+        rows.append(
+            (
+                f"HTTP NDJSON, {args.clients} clients x {args.batch}",
+                stored,
+                http_rate,
+                f"{peak / 2**20:,.0f} MiB",
+            )
+        )
+        if args.rss_events:
+            big = batches(dataset(args.rss_events, args.data), args.batch)
+            elapsed, stored, peak = http_ingest(big, args.clients, work / "rss")
+            rows.append(
+                (
+                    f"HTTP NDJSON, {args.clients} clients (RSS run)",
+                    stored,
+                    stored / elapsed,
+                    f"{peak / 2**20:,.0f} MiB",
+                )
+            )
+            del big
+        path = dataset(args.import_events, args.data)
+        elapsed, peak = cli_import(path, work / "cli")
+        rows.append(
+            (
+                "CLI import NDJSON",
+                args.import_events,
+                args.import_events / elapsed,
+                f"{peak / 2**20:,.0f} MiB",
+            )
+        )
+        rows.append((f"raw DuckDB, same schema (PK), {args.batch}-row txns", args.events, keyed, "-"))
+        rows.append(("raw DuckDB, no PK, one bulk append", args.events, bulk, "-"))
+    print("\n| path | events | events/s | peak RSS |\n|---|---:|---:|---:|")
+    for name, n, rate, rss in rows:
+        print(f"| {name} | {n:,} | {rate:,.0f} | {rss} |")
+    print(f"\nHTTP / raw DuckDB same schema: {http_rate / keyed:.0%}")
+    print(f"HTTP / raw DuckDB bulk, no PK: {http_rate / bulk:.0%}")
+
+
+if __name__ == "__main__":
+    main()
