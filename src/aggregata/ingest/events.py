@@ -137,6 +137,10 @@ def events_table(table: pa.Table, received_at: datetime, new_id: Callable[[], st
             raise Decline(str(exc)) from None
     else:
         ts = pa.chunked_array([pa.array([received_at] * n, _TS)])
+    event, actor = _required_text(table, "event"), _required_text(table, "distinct_id")
+    props = table.column("properties") if "properties" in table.column_names else None
+    if props is not None and not pa.types.is_struct(props.type):
+        raise Decline("[properties] must be objects")
     if "uuid" in table.column_names:
         raw = table.column("uuid")
         if not pa.types.is_string(raw.type):
@@ -144,7 +148,7 @@ def events_table(table: pa.Table, received_at: datetime, new_id: Callable[[], st
         valid = pc.match_substring_regex(raw, _UUID)
         if pc.sum(valid).as_py() != n - raw.null_count:
             raise Decline("non-canonical uuids")
-        ids = pc.utf8_lower(raw)
+        ids = pc.utf8_lower(raw.combine_chunks())
         if raw.null_count:
             fill = pa.array([str(new_id()) for _ in range(raw.null_count)], pa.string())
             ids = pc.replace_with_mask(ids, pc.is_null(ids), fill)
@@ -152,17 +156,14 @@ def events_table(table: pa.Table, received_at: datetime, new_id: Callable[[], st
         ids = pa.chunked_array([pa.array([str(new_id()) for _ in range(n)], pa.string())])
     columns: dict[str, Any] = {
         "_id": ids,
-        "event": _required_text(table, "event"),
-        "distinct_id": _required_text(table, "distinct_id"),
+        "event": event,
+        "distinct_id": actor,
         "timestamp": ts,
         "received_at": pa.chunked_array([pa.array([received_at] * n, _TS)]),
         "hour_of_day": pc.hour(ts).cast(pa.int64()),
         "day_of_week": pc.day_of_week(ts, count_from_zero=False, week_start=1).cast(pa.int64()),
     }
-    if "properties" in table.column_names:
-        props = table.column("properties")
-        if not pa.types.is_struct(props.type):
-            raise Decline("[properties] must be objects")
+    if props is not None:
         flat = flatten(pa.table({"properties": props}))
         columns.update({name: flat.column(name) for name in flat.column_names})
     return pa.table(columns)
