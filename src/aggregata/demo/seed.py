@@ -7,7 +7,6 @@ from itertools import islice
 from typing import Any
 
 from aggregata.demo.generate import generate_events, generate_products
-
 from aggregata.ingest.service import IngestResult, IngestService
 
 PRODUCTS = "products"
