@@ -6,6 +6,7 @@ Every option is also an ``AGGREGATA_*`` environment variable (see ``Settings``).
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,7 +23,7 @@ from rich.progress import (
 
 from aggregata import __version__
 from aggregata.errors import AggregataError
-from aggregata.ingest.body import Parsed, detect_format, read_batches
+from aggregata.ingest.body import Chunk, detect_format, read_batches
 from aggregata.ingest.service import IngestResult
 from aggregata.model.documents import ItemError
 from aggregata.settings import Settings
@@ -128,8 +129,8 @@ def import_file(
     try:
         with _progress(transfer=True) as bar, file.open("rb") as fh:
             task = bar.add_task(f"{file.name} → {collection}", total=size)
-            for parsed in read_batches(fh, fmt, batch_size):
-                total.add(sink.write(parsed))
+            for chunk in read_batches(fh, fmt, batch_size):
+                total.add(sink.write(chunk))
                 bar.update(task, completed=min(fh.tell(), size))
             bar.update(task, completed=size)
     finally:
@@ -142,7 +143,7 @@ def import_file(
 
 
 class LocalSink:
-    """Writes batches straight into the data directory (no server may hold it open)."""
+    """Writes chunks straight into the data directory (no server may hold it open)."""
 
     def __init__(self, settings: Settings, collection: str, events: bool) -> None:
         from aggregata.services import build_services
@@ -151,25 +152,18 @@ class LocalSink:
         self.collection = collection
         self.events = events
 
-    def write(self, parsed: Parsed) -> IngestResult:
-        ingest = self.services.ingest
-        if self.events:
-            return ingest.ingest_events(
-                parsed.docs,
-                collection=self.collection,
-                positions=parsed.positions,
-                pre_errors=parsed.errors,
-            )
-        return ingest.ingest(
-            self.collection, parsed.docs, positions=parsed.positions, pre_errors=parsed.errors
+    def write(self, chunk: Chunk) -> IngestResult:
+        result = self.services.ingest.ingest_body(
+            self.collection, chunk.body, "application/x-ndjson", events=self.events
         )
+        return _shifted(result, chunk.first)
 
     def close(self) -> None:
         self.services.close()
 
 
 class HttpSink:
-    """Posts batches as NDJSON to a running server."""
+    """Posts chunks as NDJSON to a running server."""
 
     def __init__(self, url: str, collection: str, events: bool) -> None:
         import httpx
@@ -179,24 +173,25 @@ class HttpSink:
             f"/v1/events?collection={collection}" if events else f"/v1/collections/{collection}/documents"
         )
 
-    def write(self, parsed: Parsed) -> IngestResult:
-        import orjson
-
-        body = b"\n".join(orjson.dumps(d) for d in parsed.docs)
-        response = self.client.post(self.path, content=body, headers={"content-type": "application/x-ndjson"})
+    def write(self, chunk: Chunk) -> IngestResult:
+        response = self.client.post(
+            self.path, content=chunk.body, headers={"content-type": "application/x-ndjson"}
+        )
         if response.status_code != 200:
             raise AggregataError(f"server answered {response.status_code}: {response.text[:300]}")
         data = response.json()
-        errors = [
-            ItemError(parsed.positions[i["position"]], i["error"]["type"], i["error"]["reason"])
-            for i in data["items"]
-        ]
-        return IngestResult(
-            stored=data["stored"], duplicates=data["duplicates"], errors=[*parsed.errors, *errors]
-        )
+        errors = [ItemError(i["position"], i["error"]["type"], i["error"]["reason"]) for i in data["items"]]
+        result = IngestResult(stored=data["stored"], duplicates=data["duplicates"], errors=errors)
+        return _shifted(result, chunk.first)
 
     def close(self) -> None:
         self.client.close()
+
+
+def _shifted(result: IngestResult, first: int) -> IngestResult:
+    """Positions within a chunk → positions within the file."""
+    result.errors = [replace(e, position=e.position + first) for e in result.errors]
+    return result
 
 
 @app.command()

@@ -93,10 +93,20 @@ def detect_format(path: Path) -> str:
     return fmt
 
 
-def read_batches(fh: BinaryIO, fmt: str, batch_size: int = 10_000) -> Iterator[Parsed]:
-    """Stream an open binary file as batches of documents, whatever its size.
+@dataclass
+class Chunk:
+    """A slice of a file as an NDJSON body; ``first`` is the position of its first line."""
 
-    ``fh.tell()`` between batches is how far the reader got (for progress bars).
+    body: bytes
+    first: int
+    count: int
+
+
+def read_batches(fh: BinaryIO, fmt: str, batch_size: int = 10_000) -> Iterator[Chunk]:
+    """Stream an open binary file as NDJSON chunks of ``batch_size`` documents.
+
+    Every format becomes NDJSON so one ingest path (with its columnar fast path) serves
+    files and HTTP alike. ``fh.tell()`` between chunks is how far the reader got.
     """
     readers = {"ndjson": _ndjson, "json": _json, "csv": _csv, "parquet": _parquet}
     if fmt not in readers:
@@ -104,29 +114,33 @@ def read_batches(fh: BinaryIO, fmt: str, batch_size: int = 10_000) -> Iterator[P
     yield from readers[fmt](fh, batch_size)
 
 
-def _ndjson(fh: BinaryIO, batch_size: int) -> Iterator[Parsed]:
+def _encode(docs: list[Any], first: int) -> Chunk:
+    body = b"\n".join(orjson.dumps(d, default=str) for d in docs)
+    return Chunk(body, first, len(docs))
+
+
+def _ndjson(fh: BinaryIO, batch_size: int) -> Iterator[Chunk]:
     lines: list[bytes] = []
     position = 0
     for line in fh:
         if not line.strip():
             continue
-        lines.append(line)
+        lines.append(line if line.endswith(b"\n") else line + b"\n")
         if len(lines) >= batch_size:
-            yield parse_ndjson_lines(lines, position)
+            yield Chunk(b"".join(lines), position, len(lines))
             position += len(lines)
             lines = []
     if lines:
-        yield parse_ndjson_lines(lines, position)
+        yield Chunk(b"".join(lines), position, len(lines))
 
 
-def _json(fh: BinaryIO, batch_size: int) -> Iterator[Parsed]:
+def _json(fh: BinaryIO, batch_size: int) -> Iterator[Chunk]:
     """A JSON array file. Read whole: a single JSON document cannot be streamed by orjson;
     large files should be NDJSON, which ``detect_format`` recognises."""
     data = orjson.loads(fh.read())
     docs = data if isinstance(data, list) else [data]
     for start in range(0, len(docs), batch_size):
-        chunk = docs[start : start + batch_size]
-        yield Parsed(docs=chunk, positions=list(range(start, start + len(chunk))))
+        yield _encode(docs[start : start + batch_size], start)
 
 
 def _csv_value(text: str) -> Any:
@@ -145,24 +159,25 @@ def _csv_value(text: str) -> Any:
         return text
 
 
-def _csv(fh: BinaryIO, batch_size: int) -> Iterator[Parsed]:
+def _csv(fh: BinaryIO, batch_size: int) -> Iterator[Chunk]:
     reader = csv.DictReader(io.TextIOWrapper(fh, encoding="utf-8", newline=""))
-    batch = Parsed()
-    for position, row in enumerate(reader):
-        batch.docs.append({k: c for k, v in row.items() if k and (c := _csv_value(v)) is not None})
-        batch.positions.append(position)
-        if len(batch.docs) >= batch_size:
-            yield batch
-            batch = Parsed()
-    if batch.docs:
-        yield batch
+    docs: list[Any] = []
+    first = 0
+    for row in reader:
+        docs.append({k: c for k, v in row.items() if k and (c := _csv_value(v)) is not None})
+        if len(docs) >= batch_size:
+            yield _encode(docs, first)
+            first += len(docs)
+            docs = []
+    if docs:
+        yield _encode(docs, first)
 
 
-def _parquet(fh: BinaryIO, batch_size: int) -> Iterator[Parsed]:
+def _parquet(fh: BinaryIO, batch_size: int) -> Iterator[Chunk]:
     import pyarrow.parquet as pq
 
     position = 0
     for record_batch in pq.ParquetFile(fh).iter_batches(batch_size=batch_size):
         docs = [{k: v for k, v in row.items() if v is not None} for row in record_batch.to_pylist()]
-        yield Parsed(docs=docs, positions=list(range(position, position + len(docs))))
+        yield _encode(docs, position)
         position += len(docs)
