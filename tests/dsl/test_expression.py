@@ -465,13 +465,15 @@ def _ref_num(op: str, x: list[float]) -> float:
         if x[0] != x[0] or x[1] != x[1]:
             return nan
         return max(x) if op == "Math.max" else min(x)
+    odd = math.isfinite(x[1]) and x[1] == math.floor(x[1]) and math.fmod(x[1], 2) != 0
     try:  # Math.pow
         return math.pow(x[0], x[1])
     except OverflowError:
-        odd = x[1] == math.floor(x[1]) and math.fmod(x[1], 2) != 0
         return -inf if x[0] < 0 and odd else inf
-    except ValueError:
-        return inf if x[0] == 0 else nan
+    except ValueError:  # 0 ** negative: Java keeps the sign of -0.0 for odd exponents
+        if x[0] == 0:
+            return -inf if math.copysign(1.0, x[0]) < 0 and odd else inf
+        return nan
 
 
 def same(a: object, b: object) -> bool:
