@@ -1,4 +1,4 @@
-"""Every query clause of the search skeleton against the plain-Python oracle."""
+"""Every query clause of the search skeleton against the plain-Python oracle, on each backend."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import random
 from typing import Any
 
 import pytest
-from aggregata.demo.generate import generate_products
 
+from aggregata.demo.generate import generate_products
 from aggregata.ingest.service import IngestService
 from aggregata.search.service import SearchService
-from aggregata.storage.duckdb import DuckDBEngine
+from tests.backends import BACKENDS, open_engine
 from tests.conftest import NOW
 from tests.search.oracle import matches
 
@@ -126,9 +126,10 @@ QUERIES: list[dict[str, Any]] = [
 ]
 
 
-@pytest.fixture(scope="module")
-def loaded(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    engine = DuckDBEngine(tmp_path_factory.mktemp("q") / "db.duckdb")
+@pytest.fixture(scope="module", params=BACKENDS)
+def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    chdb_dir = request.getfixturevalue("chdb_dir") if request.param == "clickhouse" else None
+    engine = open_engine(request.param, tmp_path_factory.mktemp("q"), chdb_dir=chdb_dir)
     ingest = IngestService(engine)
     docs = handmade()
     products = list(generate_products(600, seed=3))

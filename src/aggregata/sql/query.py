@@ -205,7 +205,8 @@ class QueryCompiler:
 
     def _exists(self, f: Field) -> exp.Expr:
         present = exp.Not(this=exp.Is(this=col(f.name), expression=exp.Null()))
-        if not f.array:
+        # A vector is a list column too; where lists cannot be NULL, missing is [].
+        if not f.array and f.type is not FieldType.DENSE_VECTOR:
             return present
         return exp.and_(
             present, exp.GT(this=exp.ArraySize(this=col(f.name)), expression=exp.Literal.number(0))

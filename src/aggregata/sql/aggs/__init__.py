@@ -1,0 +1,1 @@
+"""Aggregation nodes → sqlglot trees: metric columns, bucket keys, date buckets, the plan."""

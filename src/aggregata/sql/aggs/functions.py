@@ -1,0 +1,179 @@
+"""SQL functions aggregations need that sqlglot has no dialect-neutral node for.
+
+Each is a small expression class; how DuckDB and ClickHouse spell it lives in the two
+``*_TRANSFORMS`` tables below, which ``sql/dialects.py`` merges into its generators (so
+compilers build one tree and never branch on the dialect). The renderers only combine
+their arguments' SQL: no user text ever reaches them except through bound parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from sqlglot import exp
+
+
+class EpochMillis(exp.Expression, exp.Func):
+    """Milliseconds since the epoch of a timestamp (``BIGINT``)."""
+
+    arg_types: ClassVar[dict[str, bool]] = {"this": True}
+
+
+class MillisToTimestamp(exp.Expression, exp.Func):
+    """The UTC timestamp of an epoch-milliseconds number."""
+
+    arg_types: ClassVar[dict[str, bool]] = {"this": True}
+
+
+class TzOffsetMillis(exp.Expression, exp.Func):
+    """The UTC offset (ms) that time zone ``zone`` has at the instant ``this``."""
+
+    arg_types: ClassVar[dict[str, bool]] = {"this": True, "zone": True}
+
+
+class LocalTruncMillis(exp.Expression, exp.Func):
+    """Epoch ms of the start of the local calendar ``unit`` (day … year) holding ``this`` in ``zone``.
+
+    ``unit`` is a string literal chosen by the compiler from a fixed set, never user text.
+    """
+
+    arg_types: ClassVar[dict[str, bool]] = {"this": True, "unit": True, "zone": True}
+
+
+class Quantiles(exp.Expression, exp.AggFunc):
+    """Exact quantiles (linear interpolation between closest ranks) as an array.
+
+    ``this`` is the value; ``array=True`` means it holds arrays whose elements all count.
+    """
+
+    arg_types: ClassVar[dict[str, bool]] = {"this": True, "quantiles": True, "array": False}
+
+
+class DistinctCount(exp.Expression, exp.AggFunc):
+    """Number of distinct values: exact, or HyperLogLog when ``approx`` (arrays when ``array``)."""
+
+    arg_types: ClassVar[dict[str, bool]] = {"this": True, "approx": False, "array": False}
+
+
+class MedianAbsoluteDeviation(exp.Expression, exp.AggFunc):
+    """``median(|x - median(x)|)`` over the values (arrays' elements when ``array``)."""
+
+    arg_types: ClassVar[dict[str, bool]] = {"this": True, "array": False}
+
+
+def _flag(e: exp.Expression, name: str) -> bool:
+    value = e.args.get(name)
+    return bool(value.this) if isinstance(value, exp.Boolean) else bool(value)
+
+
+Renderer = Callable[[Any, Any], str]
+
+
+# -- DuckDB --------------------------------------------------------------------------------
+
+
+def _duck_values(gen: Any, e: exp.Expression) -> str:
+    """Every value of the group as one list (NULLs dropped; arrays flattened)."""
+    this = gen.sql(e, "this")
+    if _flag(e, "array"):
+        return f"FLATTEN(LIST({this}) FILTER (WHERE {this} IS NOT NULL))"
+    return f"LIST({this}) FILTER (WHERE {this} IS NOT NULL)"
+
+
+def _duck_quantiles(gen: Any, e: exp.Expression) -> str:
+    qs = gen.sql(e, "quantiles")
+    if _flag(e, "array"):
+        return f"LIST_AGGREGATE({_duck_values(gen, e)}, 'quantile_cont', {qs})"
+    return f"QUANTILE_CONT({gen.sql(e, 'this')}, {qs})"
+
+
+def _duck_distinct(gen: Any, e: exp.Expression) -> str:
+    this = gen.sql(e, "this")
+    if _flag(e, "array"):
+        values = _duck_values(gen, e)
+        if _flag(e, "approx"):
+            return f"LIST_AGGREGATE({values}, 'approx_count_distinct')"
+        return f"LENGTH(LIST_DISTINCT({values}))"
+    return f"APPROX_COUNT_DISTINCT({this})" if _flag(e, "approx") else f"COUNT(DISTINCT {this})"
+
+
+def _duck_mad(gen: Any, e: exp.Expression) -> str:
+    values = _duck_values(gen, e)
+    median = f"LIST_AGGREGATE({values}, 'quantile_cont', 0.5)"
+    deviations = f"LIST_TRANSFORM({values}, LAMBDA __v : ABS(__v - {median}))"
+    return f"LIST_AGGREGATE({deviations}, 'quantile_cont', 0.5)"
+
+
+def _duck_trunc(gen: Any, e: exp.Expression) -> str:
+    zone, this = gen.sql(e, "zone"), gen.sql(e, "this")
+    return f"EPOCH_MS(TIMEZONE({zone}, DATE_TRUNC({gen.sql(e, 'unit')}, TIMEZONE({zone}, {this}))))"
+
+
+DUCKDB_TRANSFORMS: dict[type[exp.Expression], Renderer] = {
+    EpochMillis: lambda gen, e: f"EPOCH_MS({gen.sql(e, 'this')})",
+    MillisToTimestamp: lambda gen, e: f"TO_TIMESTAMP({gen.sql(e, 'this')} / 1000.0)",
+    TzOffsetMillis: lambda gen, e: (
+        f"(EPOCH_MS(TIMEZONE({gen.sql(e, 'zone')}, {gen.sql(e, 'this')})) - EPOCH_MS({gen.sql(e, 'this')}))"
+    ),
+    LocalTruncMillis: _duck_trunc,
+    Quantiles: _duck_quantiles,
+    DistinctCount: _duck_distinct,
+    MedianAbsoluteDeviation: _duck_mad,
+}
+
+
+# -- ClickHouse ----------------------------------------------------------------------------
+
+_CH_START_OF = {
+    "day": "toStartOfDay",
+    "week": "toMonday",
+    "month": "toStartOfMonth",
+    "quarter": "toStartOfQuarter",
+    "year": "toStartOfYear",
+}
+
+
+def _ch_trunc(gen: Any, e: exp.Expression) -> str:
+    unit = e.args["unit"]
+    fn = _CH_START_OF[unit.name.lower() if isinstance(unit, exp.Literal) else str(unit)]
+    zone, this = gen.sql(e, "zone"), gen.sql(e, "this")
+    start = f"{fn}({this}, {zone})"
+    if fn != "toStartOfDay":  # these return a Date: local midnight of it in the zone
+        start = f"toDateTime({start}, {zone})"
+    return f"(toUnixTimestamp({start}) * 1000)"
+
+
+def _ch_quantiles(gen: Any, e: exp.Expression) -> str:
+    quantiles = e.args["quantiles"]
+    items = quantiles.expressions if isinstance(quantiles, exp.Array) else [quantiles]
+    params = ", ".join(gen.sql(q) for q in items)
+    suffix = "Array" if _flag(e, "array") else ""
+    return f"quantilesExactInclusive{suffix}({params})({gen.sql(e, 'this')})"
+
+
+def _ch_distinct(gen: Any, e: exp.Expression) -> str:
+    fn = "uniqCombined" if _flag(e, "approx") else "uniqExact"
+    return f"{fn}{'Array' if _flag(e, 'array') else ''}({gen.sql(e, 'this')})"
+
+
+def _ch_mad(gen: Any, e: exp.Expression) -> str:
+    this = gen.sql(e, "this")
+    values = f"groupArrayArray({this})" if _flag(e, "array") else f"groupArray({this})"
+    median = f"arrayReduce('quantileExactInclusive(0.5)', {values})"
+    return f"arrayReduce('quantileExactInclusive(0.5)', arrayMap(__v -> abs(__v - {median}), {values}))"
+
+
+CLICKHOUSE_TRANSFORMS: dict[type[exp.Expression], Renderer] = {
+    EpochMillis: lambda gen, e: f"toUnixTimestamp64Milli({gen.sql(e, 'this')})",
+    MillisToTimestamp: lambda gen, e: f"fromUnixTimestamp64Milli(toInt64({gen.sql(e, 'this')}), 'UTC')",
+    TzOffsetMillis: lambda gen, e: (
+        f"(timeZoneOffset(toTimeZone({gen.sql(e, 'this')}, {gen.sql(e, 'zone')})) * 1000)"
+    ),
+    LocalTruncMillis: _ch_trunc,
+    Quantiles: _ch_quantiles,
+    DistinctCount: _ch_distinct,
+    MedianAbsoluteDeviation: _ch_mad,
+    # HyperLogLog with Elasticsearch-like accuracy (sqlglot's default is plain ``uniq``).
+    exp.ApproxDistinct: lambda gen, e: f"uniqCombined({gen.sql(e, 'this')})",
+}

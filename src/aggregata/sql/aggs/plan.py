@@ -1,0 +1,420 @@
+"""An aggregation tree → a few SELECTs: one per bucket aggregation, plus one for top-level metrics.
+
+The statement of a bucket aggregation groups the rows inside its parents' buckets by the
+keys of every keyed level on the path from the root (so one statement answers the node for
+*all* parent buckets at once, never one statement per bucket) and computes the doc counts
+and the metric sub-aggregations directly under it. What makes it exactly the SQL one would
+write by hand:
+
+* ``terms`` at the top level is ``GROUP BY k ORDER BY COUNT(*) DESC, k LIMIT size`` with
+  ``SUM(COUNT(*)) OVER ()`` for ``sum_other_doc_count``; below another bucket it ranks with
+  ``ROW_NUMBER() OVER (PARTITION BY <parent keys> ...)`` and ``QUALIFY``.
+* Children of a ``terms`` (or ``composite``) only see its selected buckets: a CTE with the
+  parent's ranking (only keys, no metrics) restricts their rows with ``IN``.
+* Every statement that could return one row per bucket stops at ``max_buckets + 1`` rows,
+  so a request that would exceed the limit fails fast without pulling millions of rows.
+
+``cardinality`` without parent keys runs HyperLogLog first and the exact count only when
+the estimate is near ``precision_threshold`` (``Statement.exact``); below parent buckets
+one statement picks per bucket (``CASE WHEN approx <= t THEN COUNT(DISTINCT) ...``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlglot import exp
+
+from aggregata.dsl.aggs import Agg, AggLimits, Pipeline
+from aggregata.dsl.aggs import buckets as b
+from aggregata.dsl.aggs import metrics as m
+from aggregata.errors import BadRequest
+from aggregata.model.mapping import ID_FIELD, FieldType, Mapping
+from aggregata.sql.aggs.buckets import BucketContext, Info, apply_bucket
+from aggregata.sql.aggs.composite import CompositeKeys, apply_composite
+from aggregata.sql.aggs.frame import Frame
+from aggregata.sql.aggs.metrics import (
+    CARDINALITY_MARGIN,
+    CardinalityMode,
+    MetricCompiler,
+    MetricPlan,
+    has_cardinality,
+    is_metric,
+)
+from aggregata.sql.aggs.scope import Scope
+from aggregata.sql.ddl import table
+from aggregata.sql.params import Params
+from aggregata.sql.query import col
+from aggregata.sql.search import source_columns
+
+DOC_COUNT = "doc_count"
+TOTAL = "total"
+RANK = "rank"
+_UNSORTABLE = frozenset({FieldType.NESTED, FieldType.GEO_POINT, FieldType.DENSE_VECTOR, FieldType.TEXT})
+
+
+@dataclass
+class Statement:
+    """One SELECT; ``exact`` recomputes its cardinality columns exactly, run if a ``checks`` value is small.
+
+    Only single-row statements (no keys) have a twin; its one row's columns replace the estimates.
+    """
+
+    tree: exp.Select
+    exact: exp.Select | None = None
+    checks: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass
+class BucketPlan:
+    """Where one bucket aggregation's buckets are: statement, key columns, metric columns."""
+
+    agg: Agg
+    statement: int
+    keys: tuple[str, ...]
+    parents: tuple[str, ...]
+    metrics: tuple[MetricPlan, ...]
+    info: Info | object
+
+
+@dataclass
+class TopHitsPlan:
+    agg: Agg
+    statement: int
+    parents: tuple[str, ...]
+    columns: list[str]
+    sort: list[tuple[str, str]]
+
+
+@dataclass
+class AggPlan:
+    """Every statement of a request and how each aggregation reads its results."""
+
+    statements: list[Statement] = field(default_factory=list)
+    root: int | None = None
+    root_metrics: tuple[MetricPlan, ...] = ()
+    buckets: dict[int, BucketPlan] = field(default_factory=dict)
+    top_hits: dict[int, TopHitsPlan] = field(default_factory=dict)
+
+
+def _prunes(agg: Agg) -> bool:
+    return isinstance(agg.spec, b.Terms | b.Composite)
+
+
+class Planner:
+    """Builds the statements of one request; all share ``params``."""
+
+    def __init__(
+        self, name: str, mapping: Mapping, params: Params, now: datetime, where: exp.Expr, limits: AggLimits
+    ) -> None:
+        self.ctx = BucketContext(table(name), mapping, params, now)
+        self.mapping = mapping
+        self.params = params
+        self.now = now
+        self.where = where
+        self.limits = limits
+        self.plan = AggPlan()
+        self.aliases: dict[int, str] = {}
+        self.selections: dict[tuple[int, ...], tuple[str, dict[str, exp.Select]]] = {}
+
+    # -- entry -----------------------------------------------------------------------------
+
+    def build(self, aggs: tuple[Agg, ...]) -> AggPlan:
+        metrics = tuple(a for a in aggs if is_metric(a))
+        if metrics or any(isinstance(a.spec, m.TopHits) for a in aggs):
+            self.plan.root = self._add(self._metrics_statement(metrics))
+        for agg in aggs:
+            self._visit(agg, ())
+        return self.plan
+
+    def _visit(self, agg: Agg, path: tuple[Agg, ...]) -> None:
+        if isinstance(agg.spec, Pipeline) or is_metric(agg):
+            return
+        if isinstance(agg.spec, m.TopHits):
+            self._top_hits(agg, path)
+            return
+        inner = (*path, agg)
+        self.aliases.setdefault(id(agg), f"k{len(self.aliases)}")
+        self._bucket(inner)
+        for sub in agg.subs:
+            self._visit(sub, inner)
+
+    def _add(self, statement: Statement) -> int:
+        self.plan.statements.append(statement)
+        return len(self.plan.statements) - 1
+
+    # -- frames ----------------------------------------------------------------------------
+
+    def _root_frame(self) -> Frame:
+        where = [] if self.where == exp.true() else [self.where.copy()]
+        return Frame(self.ctx.table.copy(), where, [], Scope(self.mapping))
+
+    def _frame(self, path: tuple[Agg, ...]) -> tuple[Frame, list[Info | object], dict[str, exp.Select]]:
+        """The rows inside the buckets of ``path``; CTEs restrict them to parents' selections."""
+        frame = self._root_frame()
+        infos: list[Info | object] = []
+        ctes: dict[str, exp.Select] = {}
+        for depth, agg in enumerate(path):
+            alias = self.aliases.setdefault(id(agg), f"k{len(self.aliases)}")
+            if isinstance(agg.spec, b.Composite):
+                frame, keys = apply_composite(frame, agg, alias, self.ctx)
+                infos.append(keys)
+            else:
+                frame, info = apply_bucket(frame, agg, alias, self.ctx)
+                infos.append(info)
+            if depth < len(path) - 1 and _prunes(agg):
+                name, needed = self._selection(path[: depth + 1])
+                ctes.update(needed)
+                keys_now = frame.key_exprs()
+                chosen = exp.select(*[col(a) for a, _ in frame.keys]).from_(exp.table_(name))
+                target = keys_now[0] if len(keys_now) == 1 else exp.Tuple(expressions=keys_now)
+                frame.where.append(exp.In(this=target, query=chosen.subquery()))
+        return frame, infos, ctes
+
+    def _selection(self, path: tuple[Agg, ...]) -> tuple[str, dict[str, exp.Select]]:
+        """A CTE with the buckets ``path[-1]`` selects (keys only), and the CTEs it needs."""
+        cache_key = tuple(id(a) for a in path)
+        cached = self.selections.get(cache_key)
+        if cached is not None:
+            return cached
+        select, ctes, _ = self._bucket_select(path, lean=True, cardinality=CardinalityMode.AUTO)
+        name = f"__s{len(self.selections)}"
+        needed = {**ctes, name: select}
+        self.selections[cache_key] = (name, needed)
+        return name, needed
+
+    # -- statements ------------------------------------------------------------------------
+
+    def _metrics_statement(self, metrics: tuple[Agg, ...]) -> Statement:
+        frame = self._root_frame()
+
+        def build(mode: CardinalityMode) -> tuple[exp.Select, MetricCompiler, list[MetricPlan]]:
+            compiler = MetricCompiler(frame.scope, self.params, self.now, mode)
+            exact_only = mode is CardinalityMode.EXACT
+            plans = [
+                compiler.compile(agg, f"m{i}")
+                for i, agg in enumerate(metrics)
+                if not exact_only or isinstance(agg.spec, m.Cardinality)
+            ]
+            select = exp.select(
+                exp.alias_(exp.Count(this=exp.Star()), DOC_COUNT, quoted=True), *compiler.selects
+            )
+            select = select.from_(frame.source.copy())
+            condition = frame.condition()
+            return (select.where(condition) if condition is not None else select), compiler, plans
+
+        approx = has_cardinality(metrics)
+        tree, _, plans = build(CardinalityMode.APPROX if approx else CardinalityMode.AUTO)
+        self.plan.root_metrics = tuple(plans)
+        return self._statement(tree, plans, build(CardinalityMode.EXACT)[0] if approx else None)
+
+    @staticmethod
+    def _statement(tree: exp.Select, plans: list[MetricPlan], exact: exp.Select | None) -> Statement:
+        """The statement, with its exact-cardinality twin when HyperLogLog may be too coarse."""
+        if exact is None:
+            return Statement(tree)
+        checks = tuple(
+            (p.columns["value"], int(p.agg.spec.precision_threshold * CARDINALITY_MARGIN))
+            for p in plans
+            if isinstance(p.agg.spec, m.Cardinality)
+        )
+        return Statement(tree, exact, checks)
+
+    def _bucket(self, path: tuple[Agg, ...]) -> None:
+        node = path[-1]
+        metrics = tuple(a for a in node.subs if is_metric(a))
+        keyed_path = any(not isinstance(a.spec, _SINGLE) for a in path)
+        mode = CardinalityMode.AUTO if keyed_path or not has_cardinality(metrics) else CardinalityMode.APPROX
+        tree, _, plan = self._bucket_select(path, lean=False, cardinality=mode)
+        exact = None
+        if mode is CardinalityMode.APPROX:
+            exact, _, _ = self._bucket_select(path, lean=False, cardinality=CardinalityMode.EXACT)
+        statement = self._statement(tree, list(plan.metrics), exact)
+        plan.statement = self._add(statement)
+        self.plan.buckets[id(node)] = plan
+
+    def _bucket_select(
+        self, path: tuple[Agg, ...], *, lean: bool, cardinality: CardinalityMode
+    ) -> tuple[exp.Select, dict[str, exp.Select], BucketPlan]:
+        node = path[-1]
+        alias = self.aliases[id(node)]
+        frame, infos, ctes = self._frame(path)
+        own = [(a, e) for a, e in frame.keys if a == alias or a.startswith(alias + "_")]
+        parents = [(a, e) for a, e in frame.keys if (a, e) not in own]
+        compiler = MetricCompiler(frame.scope, self.params, self.now, cardinality)
+        metric_aggs = [a for a in node.subs if is_metric(a)]
+        exact_only = cardinality is CardinalityMode.EXACT
+        plans = [
+            compiler.compile(a, f"{alias}_m{i}")
+            for i, a in enumerate(metric_aggs)
+            if not lean and (not exact_only or isinstance(a.spec, m.Cardinality))
+        ]
+        count = exp.Count(this=exp.Star())
+        selects: list[exp.Expr] = frame.key_projections()
+        if not lean:
+            selects.append(exp.alias_(count.copy(), DOC_COUNT, quoted=True))
+            selects += compiler.selects
+        select = exp.select(*selects).from_(frame.source.copy())
+        condition = frame.condition()
+        if condition is not None:
+            select = select.where(condition)
+        if frame.keys:
+            select = select.group_by(*frame.key_exprs())
+        spec = node.spec
+        partition = [e.copy() for _, e in parents]
+        if isinstance(spec, b.Terms):
+            select = self._rank_terms(select, node, spec, own[0][1], partition, compiler, metric_aggs, lean)
+        elif isinstance(spec, b.Composite):
+            keys_info = infos[-1]
+            assert isinstance(keys_info, CompositeKeys)
+            select = select.order_by(*keys_info.order).limit(min(spec.size, self.limits.max_buckets + 1))
+        else:
+            minimum = getattr(spec, "min_doc_count", 0)
+            if minimum > 1:
+                select = select.having(exp.GTE(this=count.copy(), expression=exp.Literal.number(minimum)))
+            if frame.keys:
+                select = select.order_by(*[col(a) for a, _ in frame.keys]).limit(self.limits.max_buckets + 1)
+        if parents and isinstance(spec, b.Terms) and not lean:
+            select = select.order_by(*[col(a) for a, _ in parents], col(RANK)).limit(
+                self.limits.max_buckets + 1
+            )
+        if ctes:
+            for name, cte in ctes.items():
+                select = select.with_(name, as_=cte.copy())
+        info = infos[-1]
+        if isinstance(info, CompositeKeys):
+            info = info.info
+        plan = BucketPlan(
+            node, -1, tuple(a for a, _ in own), tuple(a for a, _ in parents), tuple(plans), info
+        )
+        return select, ctes, plan
+
+    def _rank_terms(
+        self,
+        select: exp.Select,
+        node: Agg,
+        spec: b.Terms,
+        key: exp.Expr,
+        partition: list[exp.Expr],
+        compiler: MetricCompiler,
+        metric_aggs: list[Agg],
+        lean: bool,
+    ) -> exp.Select:
+        count = exp.Count(this=exp.Star())
+        order = self._terms_order(node, spec, key, compiler, metric_aggs)
+        enough = exp.GTE(this=count.copy(), expression=exp.Literal.number(spec.min_doc_count))
+        size = min(spec.size, self.limits.max_buckets + 1)
+        if not partition:
+            if not lean:
+                total = exp.Window(this=exp.Sum(this=count.copy()))
+                select = select.select(exp.alias_(total, TOTAL, quoted=True))
+            if spec.min_doc_count > 1:
+                select = select.qualify(enough) if not lean else select.having(enough)
+            return select.order_by(*order).limit(size)
+        if spec.min_doc_count > 1:
+            order = [exp.Ordered(this=exp.Not(this=enough.copy()), desc=False, nulls_first=False), *order]
+        rank = exp.Window(this=exp.RowNumber(), partition_by=partition, order=exp.Order(expressions=order))
+        if not lean:
+            total = exp.Window(this=exp.Sum(this=count.copy()), partition_by=[p.copy() for p in partition])
+            select = select.select(exp.alias_(total, TOTAL, quoted=True), exp.alias_(rank, RANK, quoted=True))
+        keep = exp.LTE(this=rank.copy(), expression=exp.Literal.number(size))
+        return select.qualify(exp.and_(keep, enough) if spec.min_doc_count > 1 else keep)
+
+    def _terms_order(
+        self, node: Agg, spec: b.Terms, key: exp.Expr, compiler: MetricCompiler, metric_aggs: list[Agg]
+    ) -> list[exp.Ordered]:
+        order: list[exp.Ordered] = []
+        by_name = {a.name: a for a in metric_aggs}
+        for criterion in spec.order:
+            if criterion.path == "_count":
+                value: exp.Expr = exp.Count(this=exp.Star())
+            elif criterion.path == "_key":
+                value = key.copy()
+            else:
+                name, _, rest = criterion.path.partition(".")
+                if "[" in name:
+                    name, _, rest = name.partition("[")
+                    rest = rest.rstrip("]")
+                target = by_name.get(name)
+                if target is None:
+                    raise BadRequest(
+                        f"Invalid aggregation order path [{criterion.path}]. The path must point to a metric"
+                        f" sub-aggregation of terms aggregation [{node.name}]"
+                    )
+                plan = compiler.compile(target, f"o{len(order)}")
+                value = compiler.order_expression(plan, rest or None)
+            order.append(exp.Ordered(this=value, desc=criterion.desc, nulls_first=False))
+        if not any(c.path == "_key" for c in spec.order):
+            order.append(exp.Ordered(this=key.copy(), desc=False, nulls_first=False))
+        return order
+
+    # -- top hits --------------------------------------------------------------------------
+
+    def _top_hits(self, agg: Agg, path: tuple[Agg, ...]) -> None:
+        spec = agg.spec
+        assert isinstance(spec, m.TopHits)
+        frame, _, ctes = self._frame(path)
+        if frame.scope.nested_path is not None:
+            raise BadRequest(
+                f"[top_hits] aggregation [{agg.name}] is not supported inside a nested aggregation"
+            )
+        columns = source_columns(self.mapping, spec.source)
+        order: list[exp.Ordered] = []
+        sort: list[tuple[str, str]] = []
+        for i, key in enumerate(spec.sort):
+            if key.field in ("_score", "_doc"):
+                continue
+            f = self.mapping.get(key.field)
+            if key.field != ID_FIELD and (f is None or f.type in _UNSORTABLE or f.array):
+                raise BadRequest(f"[top_hits] aggregation [{agg.name}] cannot sort on field [{key.field}]")
+            order.append(exp.Ordered(this=col(key.field), desc=key.descending, nulls_first=key.missing_first))
+            sort.append((key.field, f"s{i}"))
+        order.append(exp.Ordered(this=col(ID_FIELD), desc=False, nulls_first=False))
+        selects: list[exp.Expr] = frame.key_projections()
+        selects += [col(c) for c in dict.fromkeys([ID_FIELD, *columns])]
+        selects += [exp.alias_(col(fname), alias, quoted=True) for fname, alias in sort]
+        select = exp.select(*selects).from_(frame.source.copy())
+        condition = frame.condition()
+        if condition is not None:
+            select = select.where(condition)
+        parents = [e for _, e in frame.keys]
+        if parents:
+            rank = exp.Window(
+                this=exp.RowNumber(),
+                partition_by=[p.copy() for p in parents],
+                order=exp.Order(expressions=order),
+            )
+            select = select.select(exp.alias_(rank, RANK, quoted=True)).qualify(
+                exp.and_(
+                    exp.GT(this=rank.copy(), expression=exp.Literal.number(spec.offset)),
+                    exp.LTE(this=rank.copy(), expression=exp.Literal.number(spec.offset + spec.size)),
+                )
+            )
+            select = select.order_by(*[col(a) for a, _ in frame.keys], col(RANK))
+            select = select.limit((self.limits.max_buckets + 1) * max(spec.size, 1))
+        else:
+            select = select.order_by(*order).limit(spec.size)
+            if spec.offset:
+                select = select.offset(spec.offset)
+        for name, cte in ctes.items():
+            select = select.with_(name, as_=cte.copy())
+        index = self._add(Statement(select))
+        self.plan.top_hits[id(agg)] = TopHitsPlan(agg, index, tuple(a for a, _ in frame.keys), columns, sort)
+
+
+_SINGLE = (b.Filter, b.Missing, b.Global, b.Nested, b.ReverseNested)
+
+
+def plan_aggs(
+    aggs: tuple[Agg, ...],
+    name: str,
+    mapping: Mapping,
+    *,
+    params: Params,
+    now: datetime,
+    where: exp.Expr,
+    limits: AggLimits = AggLimits(),
+) -> AggPlan:
+    """Compile a parsed aggregation tree into statements over collection ``name``."""
+    return Planner(name, mapping, params, now, where, limits).build(aggs)

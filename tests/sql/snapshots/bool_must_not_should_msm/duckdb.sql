@@ -1,0 +1,5 @@
+-- hits
+SELECT "_id", "k", "n", "x", "flag", "when", "tags", "user.country", "user.age" FROM "docs" WHERE "n" >= $p0 AND NOT COALESCE("flag" = $p1, FALSE) AND (CASE WHEN COALESCE("k" = $p2, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(ARRAY_CONTAINS("tags", $p3), FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE("x" > $p4, FALSE) THEN 1 ELSE 0 END) >= 2 ORDER BY "_id" ASC LIMIT 10;
+-- total
+SELECT COUNT(*) FROM (SELECT 1 FROM "docs" WHERE "n" >= $p0 AND NOT COALESCE("flag" = $p1, FALSE) AND (CASE WHEN COALESCE("k" = $p2, FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE(ARRAY_CONTAINS("tags", $p3), FALSE) THEN 1 ELSE 0 END + CASE WHEN COALESCE("x" > $p4, FALSE) THEN 1 ELSE 0 END) >= 2 LIMIT 10001) AS capped;
+-- params: {"p0":0,"p1":true,"p2":"a","p3":"red","p4":1.5}
