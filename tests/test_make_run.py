@@ -21,8 +21,13 @@ def test_make_run_in_a_clean_copy(tmp_path: Path, repo_root: Path) -> None:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     copy = tmp_path / "repo"
-    tracked = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=repo_root, capture_output=True,
-                             text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for rel in tracked:
         src = repo_root / rel
         if src.is_file():
@@ -32,8 +37,9 @@ def test_make_run_in_a_clean_copy(tmp_path: Path, repo_root: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "AGGREGATA_"))}
     env["AGGREGATA_DEMO_EVENTS"] = "5000"
     log = (tmp_path / "make-run.log").open("wb")
-    proc = subprocess.Popen(["make", "run", f"PORT={port}"], cwd=copy, env=env, stdout=log, stderr=log,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        ["make", "run", f"PORT={port}"], cwd=copy, env=env, stdout=log, stderr=log, start_new_session=True
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 600

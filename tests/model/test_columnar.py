@@ -91,7 +91,10 @@ def test_documents_fast_and_slow_paths_agree(tmp_path: Path, seed: int) -> None:
 
 
 def random_event(rng: random.Random, i: int) -> dict[str, Any]:
-    event: dict[str, Any] = {"event": rng.choice(["pageview", "signup"]), "distinct_id": f"u{rng.randint(1, 9)}"}
+    event: dict[str, Any] = {
+        "event": rng.choice(["pageview", "signup"]),
+        "distinct_id": f"u{rng.randint(1, 9)}",
+    }
     if rng.random() < 0.9:
         event["timestamp"] = rng.choice(["2026-10-01T10:00:00.000Z", "2026-10-02T23:59:59.999+05:30"])
     if rng.random() < 0.8:

@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from aggregata import __version__
-from aggregata.api import errors
+from aggregata.api import errors, es
 from aggregata.api.limits import BodyLimit
 from aggregata.api.responses import JSONResponse
-from aggregata.api.routers import collections, events, health, search
+from aggregata.api.routers import collections, events, health, insights, search
 from aggregata.services import Services, build_services
 from aggregata.settings import Settings
 
@@ -41,7 +41,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (health, collections, events, search):
+    for module in (health, collections, events, search, insights):
         app.include_router(module.router)
+    app.include_router(insights.collections_router)
+    app.include_router(es.router)  # the Elasticsearch-compatible API at /es
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aggregata.api.errors import error_response
+from aggregata.api.errors import error_response, is_es_path
 
 
 class BodyLimit:
@@ -42,6 +42,7 @@ class BodyLimit:
             413,
             "content_too_long_exception",
             f"request body is larger than the limit of {self.max_bytes} bytes",
+            es=is_es_path(scope.get("path", "")),
         )
         await response(scope, receive, send)
 

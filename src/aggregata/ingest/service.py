@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -50,12 +50,20 @@ def _utcnow() -> datetime:
 
 @dataclass
 class IngestResult:
-    """Counts and per-item failures of one ingest call."""
+    """Counts and per-item failures of one ingest call.
+
+    The id lists say which documents were not stored because their id was already there,
+    which stored documents were replaced (``overwrite``) and which were deleted (``delete``):
+    per-item APIs such as Elasticsearch's ``_bulk`` report each document's outcome from them.
+    """
 
     stored: int = 0
     duplicates: int = 0
     errors: list[ItemError] = field(default_factory=list)
     took_ms: int = 0
+    duplicate_ids: list[str] = field(default_factory=list)
+    overwritten_ids: list[str] = field(default_factory=list)
+    deleted_ids: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,6 +87,9 @@ class IngestResult:
         self.stored += other.stored
         self.duplicates += other.duplicates
         self.errors += other.errors
+        self.duplicate_ids += other.duplicate_ids
+        self.overwritten_ids += other.overwritten_ids
+        self.deleted_ids += other.deleted_ids
 
 
 @dataclass
@@ -122,11 +133,19 @@ class IngestService:
         *,
         positions: Sequence[int] | None = None,
         pre_errors: Sequence[ItemError] = (),
+        overwrite: Iterable[str] = (),
+        delete: Iterable[str] = (),
     ) -> IngestResult:
-        """Store documents in collection ``name`` (created on first use)."""
+        """Store documents in collection ``name`` (created on first use).
+
+        Ids in ``overwrite`` replace a stored document instead of counting as duplicates,
+        ids in ``delete`` are deleted; all in the same committed write (``Engine.write``).
+        """
         self.ensure_collection(name)
         pos = list(positions) if positions is not None else list(range(len(docs)))
-        return self._write(name, lambda: _Docs(list(docs), pos, list(pre_errors)))
+        return self._write(
+            name, lambda: _Docs(list(docs), pos, list(pre_errors)), overwrite=overwrite, delete=delete
+        )
 
     def ingest_events(
         self,
@@ -186,7 +205,15 @@ class IngestService:
         except Decline:
             return None
 
-    def _write(self, name: str, docs: Callable[[], _Docs], batch: Batch | None = None) -> IngestResult:
+    def _write(
+        self,
+        name: str,
+        docs: Callable[[], _Docs],
+        batch: Batch | None = None,
+        *,
+        overwrite: Iterable[str] = (),
+        delete: Iterable[str] = (),
+    ) -> IngestResult:
         """Validate (unless a columnar batch is given), write, and report.
 
         ``prepare`` re-validates against the mapping current in the writer, which the engine
@@ -212,11 +239,14 @@ class IngestService:
 
         first = batch if batch is not None else prepare(coll.mapping)
         retry: Prepare = prepare
-        written = self.engine.write(name, first, retry)
+        written = self.engine.write(name, first, retry, overwrite=overwrite, delete=delete)
         result = IngestResult(
             stored=written.inserted,
             duplicates=len(written.duplicate_ids) + len(written.batch.duplicates),
             errors=list(written.batch.errors),
+            duplicate_ids=list(written.duplicate_ids),
+            overwritten_ids=list(written.overwritten_ids),
+            deleted_ids=list(written.deleted_ids),
         )
         result.took_ms = int((time.perf_counter() - started) * 1000)
         return result

@@ -12,10 +12,11 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import orjson
@@ -25,18 +26,21 @@ from sqlglot import exp
 from aggregata.errors import BadRequest, CollectionNotFound, Conflict, QueryTimeout
 from aggregata.model.arrow import to_arrow
 from aggregata.model.documents import Batch
-from aggregata.model.mapping import Mapping
+from aggregata.model.mapping import ID_FIELD, Mapping
 from aggregata.sql import ddl
 from aggregata.sql.dialects import render
 from aggregata.storage.engine import (
     DOCUMENTS,
     Collection,
     Prepare,
+    Transaction,
+    WriteListener,
     WriteResult,
     validate_collection_name,
 )
 
 CATALOG_TABLE = "_aggregata_catalog"
+T = TypeVar("T")
 MAX_GROUP_ROWS = 200_000
 
 
@@ -45,7 +49,32 @@ class _WriteRequest:
     name: str
     batch: Batch
     prepare: Prepare | None
+    overwrite: frozenset[str] = frozenset()
+    delete: tuple[str, ...] = ()
     future: Future[WriteResult] = field(default_factory=Future)
+
+
+@dataclass
+class _Work:
+    """A function to run alone in a writer transaction (``DuckDBEngine.transaction``)."""
+
+    fn: Callable[[Transaction], Any]
+    future: Future[Any] = field(default_factory=Future)
+
+
+class _Tx:
+    """The writer's open transaction as listeners see it (see ``storage.engine.Transaction``)."""
+
+    dialect = "duckdb"
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection, pending: dict[str, Collection]) -> None:
+        self.cur = cur
+        self.pending = pending
+        self.state: dict[str, Any] = {}
+
+    def execute(self, tree: exp.Expr, params: dict[str, Any] | None = None) -> pa.Table:
+        rel = self.cur.sql(render(tree, self.dialect), params=params or None)
+        return rel.to_arrow_table() if rel is not None else pa.table({})
 
 
 class DuckDBEngine:
@@ -79,7 +108,9 @@ class DuckDBEngine:
         self._writer_cursor = self._db.cursor()
         self._ensure_catalog()
         self._collections = self._load_catalog()
-        self._queue: queue.Queue[_WriteRequest | None] = queue.Queue()
+        self._queue: queue.Queue[_WriteRequest | _Work | None] = queue.Queue()
+        self._listeners: list[WriteListener] = []
+        self._tx: _Tx | None = None
         self._sources = itertools.count()
         self._writer = threading.Thread(target=self._write_loop, name="aggregata-writer", daemon=True)
         self._writer.start()
@@ -158,6 +189,8 @@ class DuckDBEngine:
             cur.execute("BEGIN")
             cur.execute(self.render(ddl.drop_table(name)))
             cur.execute(f'DELETE FROM "{CATALOG_TABLE}" WHERE name = $name', {"name": name})
+            for listener in self._listeners:
+                listener.dropped(_Tx(cur, {}), name)
             cur.execute("COMMIT")
             del self._collections[name]
 
@@ -170,22 +203,57 @@ class DuckDBEngine:
 
     # -- writes ----------------------------------------------------------------------------
 
-    def write(self, name: str, batch: Batch, prepare: Prepare | None = None) -> WriteResult:
-        """Store a validated batch; returns once committed. Blocks the calling thread."""
-        return self.submit(name, batch, prepare).result()
+    def write(
+        self,
+        name: str,
+        batch: Batch,
+        prepare: Prepare | None = None,
+        *,
+        overwrite: Iterable[str] = (),
+        delete: Iterable[str] = (),
+    ) -> WriteResult:
+        """Store a validated batch; returns once committed. Blocks the calling thread.
 
-    def submit(self, name: str, batch: Batch, prepare: Prepare | None = None) -> Future[WriteResult]:
-        request = _WriteRequest(name, batch, prepare)
+        ``overwrite``: ids whose stored document the batch replaces; ``delete``: ids removed
+        first (see ``Engine.write``).
+        """
+        return self.submit(name, batch, prepare, overwrite=overwrite, delete=delete).result()
+
+    def submit(
+        self,
+        name: str,
+        batch: Batch,
+        prepare: Prepare | None = None,
+        *,
+        overwrite: Iterable[str] = (),
+        delete: Iterable[str] = (),
+    ) -> Future[WriteResult]:
+        request = _WriteRequest(name, batch, prepare, frozenset(overwrite), tuple(delete))
         self._queue.put(request)
         return request.future
+
+    def add_listener(self, listener: WriteListener) -> None:
+        """Keep derived data (rollups) in step with writes, inside their transactions."""
+        self._listeners.append(listener)
+
+    def transaction(self, fn: Callable[[Transaction], T]) -> T:
+        """Run ``fn`` in a writer transaction of its own, in order with queued writes."""
+        work = _Work(fn)
+        self._queue.put(work)
+        result: T = work.future.result()
+        return result
 
     def _write_loop(self) -> None:
         while True:
             first = self._queue.get()
             if first is None:
                 return
+            if isinstance(first, _Work):
+                self._run_work(first)
+                continue
             group = [first]
             rows = first.batch.size
+            work: _Work | None = None
             while rows < MAX_GROUP_ROWS:
                 try:
                     nxt = self._queue.get_nowait()
@@ -194,19 +262,42 @@ class DuckDBEngine:
                 if nxt is None:
                     self._queue.put(None)
                     break
+                if isinstance(nxt, _Work):
+                    work = nxt
+                    break
                 group.append(nxt)
                 rows += nxt.batch.size
             self._commit_group(group)
+            if work is not None:
+                self._run_work(work)
+
+    def _run_work(self, work: _Work) -> None:
+        cur = self._writer_cursor
+        self._tx = _Tx(cur, {})
+        try:
+            cur.execute("BEGIN")
+            result = work.fn(self._tx)
+            cur.execute("COMMIT")
+        except Exception as exc:
+            cur.execute("ROLLBACK")
+            work.future.set_exception(exc)
+        else:
+            work.future.set_result(result)
+        finally:
+            self._tx = None
 
     def _commit_group(self, group: list[_WriteRequest]) -> None:
         """Apply a group of writes in one transaction; on failure, retry each alone."""
         cur = self._writer_cursor
         pending: dict[str, Collection] = {}
+        self._tx = tx = _Tx(cur, pending)
         try:
             cur.execute("BEGIN")
             for request in group:
                 self._evolve(cur, request, pending)
             results = self._append(cur, group, pending)
+            for listener in self._listeners:
+                listener.committing(tx)
             cur.execute("COMMIT")
         except Exception as exc:
             cur.execute("ROLLBACK")
@@ -245,24 +336,89 @@ class DuckDBEngine:
     def _append(
         self, cur: duckdb.DuckDBPyConnection, group: list[_WriteRequest], pending: dict[str, Collection]
     ) -> list[WriteResult]:
-        """One ``INSERT`` per collection for the whole group: appends are cheaper in bulk."""
-        stored: dict[str, set[str]] = {}
-        for name, coll in pending.items():
-            tables = [
-                r.batch.table if r.batch.table is not None else to_arrow(r.batch.rows, coll.mapping)
-                for r in group
-                if r.name == name and r.batch.size
-            ]
-            stored[name] = self._insert(cur, name, tables) if tables else set()
+        """One ``INSERT`` per collection for the whole group: appends are cheaper in bulk.
+
+        A request that overwrites or deletes ids ends the current run of appends: the rows
+        queued before it are inserted first, so each request sees exactly the writes queued
+        before it, as if the group had run one request at a time.
+        """
+        duplicates: dict[int, list[str]] = {}
+        removed: dict[int, tuple[list[str], list[str]]] = {}
+        for name in pending:
+            run: list[int] = []
+            for i, request in enumerate(group):
+                if request.name != name:
+                    continue
+                if request.overwrite or request.delete:
+                    duplicates.update(self._insert_run(cur, name, group, run, pending))
+                    run = []
+                    deleted = self._delete(cur, name, request.delete)
+                    replaced = [x for x in request.batch.ids if x in request.overwrite]
+                    removed[i] = (self._delete(cur, name, replaced), deleted)
+                run.append(i)
+            duplicates.update(self._insert_run(cur, name, group, run, pending))
         results = []
-        for request in group:
-            batch, mine = request.batch, stored[request.name]
-            ids = batch.ids
-            duplicates = [i for i in ids if i not in mine]
-            mine.difference_update(ids)  # a later request in the group with the same id is a duplicate
+        for i, request in enumerate(group):
+            dup = duplicates[i]
+            overwritten, deleted = removed.get(i, ([], []))
             mapping = pending[request.name].mapping
-            results.append(WriteResult(len(ids) - len(duplicates), duplicates, mapping, batch))
+            size = request.batch.size
+            results.append(WriteResult(size - len(dup), dup, mapping, request.batch, overwritten, deleted))
         return results
+
+    def _insert_run(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        name: str,
+        group: list[_WriteRequest],
+        run: list[int],
+        pending: dict[str, Collection],
+    ) -> dict[int, list[str]]:
+        """Insert the batches of ``run`` (indexes into ``group``) at once; their duplicate ids.
+
+        Rows whose id an earlier request of the run already carries are dropped before the
+        ``INSERT``: with duplicates inside one statement, which row DuckDB keeps depends on
+        its threads, and the first request must win deterministically.
+        """
+        mapping = pending[name].mapping
+        tables = []
+        claimed: set[str] = set()
+        for r in (group[i] for i in run):
+            if not r.batch.size:
+                continue
+            table = r.batch.table if r.batch.table is not None else to_arrow(r.batch.rows, mapping)
+            ids = r.batch.ids
+            if not claimed.isdisjoint(ids):
+                table = table.filter(pa.array([x not in claimed for x in ids], type=pa.bool_()))
+            claimed.update(ids)
+            tables.append(table)
+        stored = self._insert(cur, name, tables) if tables else set()
+        out = {}
+        for i in run:
+            ids = group[i].batch.ids
+            out[i] = [x for x in ids if x not in stored]
+            stored.difference_update(ids)  # a later request in the run with the same id is a duplicate
+        return out
+
+    def _delete(self, cur: duckdb.DuckDBPyConnection, name: str, ids: Iterable[str]) -> list[str]:
+        """Delete documents by id; the ids that were stored. Ids arrive as an Arrow table."""
+        wanted = list(ids)
+        if not wanted:
+            return []
+        source = f"__ids_{next(self._sources)}"
+        cur.register(source, pa.table({ID_FIELD: pa.array(wanted, type=pa.string())}))
+        try:
+            id_col = exp.column(ID_FIELD, quoted=True)
+            matches = id_col.isin(query=exp.select(id_col.copy()).from_(exp.to_identifier(source)))
+            if self._listeners and self._tx is not None:
+                doomed = exp.select("*").from_(ddl.table(name)).where(matches.copy()).subquery("removed")
+                for listener in self._listeners:
+                    listener.removing(self._tx, self._tx.pending[name], doomed)
+            statement = exp.delete(ddl.table(name), where=matches)
+            statement.set("returning", exp.Returning(expressions=[id_col.copy()]))
+            return [row[0] for row in cur.sql(self.render(statement)).fetchall()]
+        finally:
+            cur.unregister(source)
 
     def _insert(self, cur: duckdb.DuckDBPyConnection, name: str, tables: list[pa.Table]) -> set[str]:
         data = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
@@ -270,7 +426,29 @@ class DuckDBEngine:
         cur.register(source, data)
         try:
             statement = ddl.insert_ignore(name, source, data.column_names)
-            return {row[0] for row in cur.sql(self.render(statement)).fetchall()}
+            stored = {row[0] for row in cur.sql(self.render(statement)).fetchall()}
+            if self._listeners and self._tx is not None and stored:
+                self._notify_inserted(cur, self._tx.pending[name], data, stored)
+            return stored
+        finally:
+            cur.unregister(source)
+
+    def _notify_inserted(
+        self, cur: duckdb.DuckDBPyConnection, coll: Collection, data: pa.Table, stored: set[str]
+    ) -> None:
+        """Show listeners exactly the rows stored: duplicates (and repeated ids) left out."""
+        if len(stored) != data.num_rows:
+            left, keep = set(stored), []
+            for doc_id in data.column(ID_FIELD).to_pylist():
+                keep.append(doc_id in left)
+                left.discard(doc_id)
+            data = data.filter(pa.array(keep))
+        source = f"__stored_{next(self._sources)}"
+        cur.register(source, data)
+        try:
+            for listener in self._listeners:
+                assert self._tx is not None
+                listener.inserted(self._tx, coll, exp.to_identifier(source), data.column_names)
         finally:
             cur.unregister(source)
 

@@ -7,7 +7,7 @@ execution of compiled sqlglot trees. They never interpret the DSL.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -52,13 +52,17 @@ class WriteResult:
     """What one committed write did: rows stored, ids already there, the batch as written.
 
     ``batch`` may differ from the one submitted when a concurrent write changed the mapping
-    and the documents had to be validated again.
+    and the documents had to be validated again. ``overwritten_ids`` are stored documents the
+    batch replaced (ids the caller allowed to overwrite); ``deleted_ids`` the stored documents
+    the write deleted. Both are empty for a plain append.
     """
 
     inserted: int
     duplicate_ids: list[str]
     mapping: Mapping
     batch: Batch
+    overwritten_ids: list[str] = field(default_factory=list)
+    deleted_ids: list[str] = field(default_factory=list)
 
 
 class Engine(Protocol):
@@ -80,8 +84,22 @@ class Engine(Protocol):
 
     def drop_collection(self, name: str) -> None: ...
 
-    def write(self, name: str, batch: Batch, prepare: Prepare | None = None) -> WriteResult:
-        """Store ``batch``; ``prepare`` re-validates the documents if the mapping moved."""
+    def write(
+        self,
+        name: str,
+        batch: Batch,
+        prepare: Prepare | None = None,
+        *,
+        overwrite: Iterable[str] = (),
+        delete: Iterable[str] = (),
+    ) -> WriteResult:
+        """Store ``batch`` in one committed transaction; ``prepare`` re-validates it if the mapping moved.
+
+        By default an ``_id`` already stored is a duplicate and keeps the stored document
+        (retries are free). Ids in ``overwrite`` instead replace the stored document whole
+        (Elasticsearch's ``index`` operation); ids in ``delete`` are removed before the batch
+        is stored. All of it commits atomically, and a write sees every write queued before it.
+        """
         ...
 
     def query(
@@ -95,3 +113,37 @@ class Engine(Protocol):
     def count(self, name: str) -> int: ...
 
     def close(self) -> None: ...
+
+
+class Transaction(Protocol):
+    """The open write transaction a ``WriteListener`` runs its statements in.
+
+    ``state`` lives as long as the transaction, for listeners to carry work from one
+    callback to the next (``committing`` sees what ``removing`` collected).
+    """
+
+    dialect: str
+    state: dict[str, Any]
+
+    def execute(self, tree: exp.Expr, params: dict[str, Any] | None = None) -> pa.Table: ...
+
+
+class WriteListener(Protocol):
+    """Derived data kept in step with a collection's rows, inside the writes' transaction.
+
+    Engines call ``inserted`` after rows are stored (``rows``: a relation of exactly the
+    rows stored, with ``columns``), ``removing`` before stored rows are deleted or
+    overwritten (``rows``: a relation of those rows), ``committing`` just before the
+    commit, and ``dropped`` when a collection is dropped. A listener that raises fails the
+    write, so derived data never drifts.
+    """
+
+    def inserted(self, tx: Transaction, coll: Collection, rows: exp.Expr, columns: list[str]) -> None: ...
+
+    def removing(self, tx: Transaction, coll: Collection, rows: exp.Expr) -> None: ...
+
+    def committing(self, tx: Transaction) -> None: ...
+
+    def dropped(self, tx: Transaction, name: str) -> None:
+        """Collection ``name`` is being dropped (its derived data goes with it)."""
+        ...

@@ -1,0 +1,121 @@
+"""``/v1/insights/*``: product analytics (trends, stickiness, lifecycle, funnels, retention).
+
+Thin: read the JSON body, run the insight in a worker thread, return its answer. Each
+insight is one route calling one ``InsightsService`` method; add new ones the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from aggregata.api.deps import ServicesDep, blocking, json_body
+from aggregata.insights.funnels import FunnelService
+
+router = APIRouter(prefix="/v1/insights", tags=["insights"])
+# Quick looks at any collection live under the collection's path.
+collections_router = APIRouter(prefix="/v1/collections", tags=["insights"])
+
+TRENDS_EXAMPLE = {
+    "collection": "events",
+    "series": [{"event": "pageview", "math": "total", "name": "A"}],
+    "interval": "day",
+    "date_from": "-30d",
+    "timezone": "UTC",
+    "breakdown": ["country"],
+    "breakdown_limit": 10,
+}
+
+
+def _body(example: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "requestBody": {"content": {"application/json": {"schema": {"type": "object"}, "example": example}}}
+    }
+
+
+@router.post(
+    "/trends",
+    summary="Trends: events, actors or property values per interval",
+    openapi_extra=_body(TRENDS_EXAMPLE),
+)
+async def trends(request: Request, services: ServicesDep) -> dict[str, Any]:
+    """Series of `total`, `unique_actors`, `dau`/`wau`/`mau`, property aggregates
+    (`sum`, `avg`, `min`, `max`, `median`, `p90`, `p95`, `p99`) or per-actor counts per
+    bucket, with breakdowns, comparison to the previous period, formulas and cumulative
+    display. `source` says whether raw events or a rollup answered."""
+    return await blocking(services.insights.trends, await json_body(request))
+
+
+STICKINESS_EXAMPLE = {
+    "collection": "events",
+    "series": [{"event": "pageview"}],
+    "interval": "day",
+    "date_from": "-30d",
+}
+
+
+@router.post(
+    "/stickiness",
+    summary="Stickiness: actors by number of active intervals",
+    openapi_extra=_body(STICKINESS_EXAMPLE),
+)
+async def stickiness(request: Request, services: ServicesDep) -> dict[str, Any]:
+    """For 1…N intervals of the range, how many actors did the event in exactly that many."""
+    return await blocking(services.insights.stickiness, await json_body(request))
+
+
+@router.post(
+    "/lifecycle",
+    summary="Lifecycle: new, returning, resurrecting and dormant actors",
+    openapi_extra=_body(STICKINESS_EXAMPLE),
+)
+async def lifecycle(request: Request, services: ServicesDep) -> dict[str, Any]:
+    """Per interval, four series by `status`; `dormant` counts are negative, as PostHog charts them."""
+    return await blocking(services.insights.lifecycle, await json_body(request))
+
+
+@collections_router.get("/{name}/time-series", summary="A date field as a time series")
+async def time_series(name: str, request: Request, services: ServicesDep) -> dict[str, Any]:
+    """`field` (date; default the timestamp field), `math` (`count`, `sum`, `avg`, `min`, `max`,
+    `median`, `p95`, …) of `value_field`, `interval`, `date_from`, `date_to`, `timezone`, and
+    equality filters `filter.<field>=value`."""
+    return await blocking(services.insights.time_series, name, dict(request.query_params))
+
+
+@collections_router.get("/{name}/distribution/{field}", summary="The most frequent values of a field")
+async def distribution(name: str, field: str, request: Request, services: ServicesDep) -> dict[str, Any]:
+    """Top `size` values (default 20) with counts and percentages of all documents; also
+    `missing` and `other`. Accepts `filter.<field>=value`."""
+    return await blocking(services.insights.distribution, name, field, dict(request.query_params))
+
+
+FUNNEL_EXAMPLE = {
+    "collection": "events",
+    "steps": [
+        {"event": "pageview", "name": "Visited"},
+        {"event": "signup"},
+        {"event": "purchase", "filters": [{"property": "price", "operator": "gt", "value": 20}]},
+    ],
+    "window": {"value": 7, "unit": "day"},
+    "order": "ordered",
+    "exclusions": [{"event": "logout", "from_step": 1, "to_step": 2}],
+    "breakdown": "browser",
+    "date_from": "-30d",
+    "timezone": "UTC",
+}
+
+
+@router.post(
+    "/funnels",
+    summary="Funnels: actors through a sequence of steps, conversion and time between steps",
+    openapi_extra=_body(FUNNEL_EXAMPLE),
+)
+async def funnels(request: Request, services: ServicesDep) -> dict[str, Any]:
+    """2-20 `steps` within a conversion `window` from the first step; `order` `ordered`
+    (each step strictly after the previous), `strict` (no other event in between) or
+    `unordered`; `exclusions` disqualify an attempt; `breakdown` by a property of the
+    entry event. `funnel_viz`: `steps` (default), `time_to_convert` (`from_step`,
+    `to_step`, `bins`) or `trends` (conversion per `interval` of entry)."""
+    funnel = FunnelService(services.insights.engine, clock=services.insights.clock)
+    return await blocking(funnel.funnel, await json_body(request))
