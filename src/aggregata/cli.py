@@ -253,6 +253,46 @@ def _seed_custom(services: Any, events: int, products: int, seed: int) -> None:
     console.print(f"stored {result.stored:,} documents, {result.duplicates:,} duplicates")
 
 
+rollup_app = typer.Typer(no_args_is_help=True, help="Rollups of event collections (see docs/insights.md).")
+app.add_typer(rollup_app, name="rollup")
+
+
+@rollup_app.command("refresh")
+def rollup_refresh(
+    date_from: Annotated[
+        str | None, typer.Option("--from", help="Start: ISO date/time or -7d style (default: everything).")
+    ] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="End (exclusive); default: now.")] = None,
+    collection: Annotated[
+        str | None, typer.Option("--collection", help="One event collection (default: all).")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Rebuild rollups from the events, for a time range (widened to whole UTC days) or whole."""
+    from datetime import UTC, datetime
+
+    from aggregata.insights.common import resolve_date_range, timezone
+    from aggregata.services import build_services
+
+    services = build_services(_settings(data_dir=data_dir))
+    try:
+        start = end = None
+        if date_from is not None or date_to is not None:
+            start, end = resolve_date_range(
+                date_from, date_to, now=datetime.now(UTC), tz=timezone("UTC"), default_from="all"
+            )
+        names = [collection] if collection else [c.name for c in services.engine.list_collections()]
+        for name in names:
+            result = services.rollups.refresh(name, start, end)
+            if result["rollups"]:
+                span = f"{result['from']} .. {result['to']}" if result["from"] else "everything"
+                console.print(f"{name}: rollups rebuilt ({span})")
+            elif collection:
+                raise AggregataError(f"collection [{name}] has no rollups (not events, or disabled)")
+    finally:
+        services.close()
+
+
 def main() -> None:
     try:
         app()

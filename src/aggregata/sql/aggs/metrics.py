@@ -12,6 +12,7 @@ unnesting, so a metric never multiplies the rows its bucket counts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -66,12 +67,30 @@ def _count(v: exp.Expr, array: bool) -> exp.Expr:
     return exp.Count(this=v)
 
 
-def _min(v: exp.Expr, array: bool) -> exp.Expr:
-    return exp.Min(this=exp.ArrayMin(this=v) if array else v)
+def _extreme(
+    agg: type[exp.Min] | type[exp.Max], pick: type[exp.ArrayMin] | type[exp.ArrayMax]
+) -> Callable[[exp.Expr, bool], exp.Expr]:
+    """``MIN``/``MAX`` that is NULL when there is no value in either engine.
+
+    ClickHouse returns the type's default (0) for an aggregate over no rows of a non-NULL
+    expression and for ``arrayMin([])``, so array extremes skip empty arrays and other
+    non-column values are guarded by the row count.
+    """
+
+    def build(v: exp.Expr, array: bool) -> exp.Expr:
+        if array:
+            size = exp.GT(this=exp.ArraySize(this=v), expression=exp.Literal.number(0))
+            return agg(this=exp.Case(ifs=[exp.If(this=size, true=pick(this=v.copy()))]))
+        if isinstance(v, exp.Column):
+            return agg(this=v)
+        some = exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(0))
+        return exp.Case(ifs=[exp.If(this=some, true=agg(this=v))])
+
+    return build
 
 
-def _max(v: exp.Expr, array: bool) -> exp.Expr:
-    return exp.Max(this=exp.ArrayMax(this=v) if array else v)
+_min = _extreme(exp.Min, exp.ArrayMin)
+_max = _extreme(exp.Max, exp.ArrayMax)
 
 
 def _avg(v: exp.Expr, array: bool) -> exp.Expr:

@@ -305,21 +305,24 @@ class Planner:
         order = self._terms_order(node, spec, key, compiler, metric_aggs)
         enough = exp.GTE(this=count.copy(), expression=exp.Literal.number(spec.min_doc_count))
         size = min(spec.size, self.limits.max_buckets + 1)
+        if spec.min_doc_count > 1:
+            # Buckets with enough documents rank first. The full statement keeps the others
+            # it has room for, so that ``total`` (for sum_other_doc_count, which counts them)
+            # survives even when no bucket qualifies; the shaper drops them.
+            order = [exp.Ordered(this=exp.Not(this=enough.copy()), desc=False, nulls_first=False), *order]
         if not partition:
             if not lean:
                 total = exp.Window(this=exp.Sum(this=count.copy()))
                 select = select.select(exp.alias_(total, TOTAL, quoted=True))
-            if spec.min_doc_count > 1:
-                select = select.qualify(enough) if not lean else select.having(enough)
+            elif spec.min_doc_count > 1:
+                select = select.having(enough)
             return select.order_by(*order).limit(size)
-        if spec.min_doc_count > 1:
-            order = [exp.Ordered(this=exp.Not(this=enough.copy()), desc=False, nulls_first=False), *order]
         rank = exp.Window(this=exp.RowNumber(), partition_by=partition, order=exp.Order(expressions=order))
         if not lean:
             total = exp.Window(this=exp.Sum(this=count.copy()), partition_by=[p.copy() for p in partition])
             select = select.select(exp.alias_(total, TOTAL, quoted=True), exp.alias_(rank, RANK, quoted=True))
         keep = exp.LTE(this=rank.copy(), expression=exp.Literal.number(size))
-        return select.qualify(exp.and_(keep, enough) if spec.min_doc_count > 1 else keep)
+        return select.qualify(exp.and_(keep, enough) if lean and spec.min_doc_count > 1 else keep)
 
     def _terms_order(
         self, node: Agg, spec: b.Terms, key: exp.Expr, compiler: MetricCompiler, metric_aggs: list[Agg]

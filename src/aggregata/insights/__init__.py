@@ -1,0 +1,1 @@
+"""Product analytics: trends, stickiness, lifecycle, funnels, retention, and rollups."""

@@ -1,0 +1,1 @@
+"""Pure rewrite passes over insight plans (no IO): e.g. choosing a rollup."""
