@@ -66,6 +66,7 @@ class TrendsRequest(InsightRequest):
     formula: str | None = Field(None, max_length=1000)
     display: str | None = None
     cumulative: bool = False
+    use_rollups: bool = Field(True, description="false: always read raw events (to compare paths).")
 
 
 @dataclass(frozen=True)

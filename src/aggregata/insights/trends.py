@@ -75,7 +75,7 @@ class TrendsService:
         req: TrendsRequest = validate(TrendsRequest, body)
         coll = self.engine.get_collection(req.collection)
         plan = parse_trends(req, event_schema(coll, req.actor), now=self.clock())
-        built = self.rollups.built(coll.name) if self.rollups is not None else None
+        built = self.rollups.built(coll.name) if self.rollups is not None and req.use_rollups else None
         return pick_rollup(plan, built)
 
     def trends(self, body: Any, *, force_raw: bool = False) -> dict[str, Any]:

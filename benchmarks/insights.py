@@ -1,0 +1,285 @@
+"""Product-analytics benchmark: funnels, retention, trends and DAU, API vs chDB and DuckDB.
+
+    .venv/bin/python benchmarks/insights.py --events 10000000 --actors 500000 --days 90
+
+Loads the seeded event stream once (cached under bench-data/, rollups by country on),
+starts a real server and reports median latencies of:
+  * a 4-step funnel (7-day window) through the API, beside ClickHouse's ``windowFunnel``
+    hand-written on chDB over the same events and a plain ``GROUP BY distinct_id`` count
+    on DuckDB; and the funnel at 2, 5, 10 and 20 steps (cost should grow ~linearly);
+  * weekly retention over 12 periods through the API, beside chDB's ``retention``;
+  * a daily trend broken down by country, and DAU over 90 days, each from raw events and
+    from rollups (``use_rollups: false`` forces raw);
+  * how long an ingested event takes to show in trends through both paths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from aggregata.demo.generate import DEFAULT_END, generate_events, write_ndjson
+from aggregata.ingest.events import EVENT_MAPPING, EVENT_SETTINGS
+from aggregata.storage.duckdb import DuckDBEngine
+
+ROOT = Path(__file__).resolve().parent.parent
+STEP_EVENTS = ["pageview", "signup", "add_to_cart", "purchase", "search", "pageview"]
+
+
+def median_ms(fn: Callable[[], Any], runs: int) -> float:
+    fn()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def load(args: argparse.Namespace) -> Path:
+    directory = args.data / f"insights-{args.events}-{args.actors}-{args.days}"
+    if (directory / "aggregata.duckdb").exists():
+        return directory
+    source = args.data / f"insights-{args.events}-{args.actors}-{args.days}.ndjson"
+    if not source.exists():
+        print(f"generating {args.events:,} events", file=sys.stderr)
+        write_ndjson(generate_events(args.events, seed=11, n_users=args.actors, days=args.days), source)
+    tmp = directory.with_suffix(".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    engine = DuckDBEngine(tmp / "aggregata.duckdb")
+    settings = {**EVENT_SETTINGS, "rollups": {"breakdowns": ["country"]}}
+    engine.create_collection("events", EVENT_MAPPING, kind="events", settings=settings)
+    engine.close()
+    print(f"importing {args.events:,} events (rollups on)", file=sys.stderr)
+    cmd = [sys.executable, "-m", "aggregata.cli", "import", "events", str(source), "--events"]
+    subprocess.run([*cmd, "--data-dir", str(tmp)], check=True, stdout=subprocess.DEVNULL)
+    tmp.rename(directory)
+    return directory
+
+
+def funnel_body(steps: int, date_from: str) -> dict[str, Any]:
+    names = [STEP_EVENTS[i % len(STEP_EVENTS)] for i in range(steps)]
+    return {
+        "collection": "events",
+        "steps": [{"event": e, "name": f"{i}:{e}"} for i, e in enumerate(names)],
+        "window": {"value": 7, "unit": "day"},
+        "order": "ordered",
+        "date_from": date_from,
+        "date_to": DEFAULT_END.isoformat(),
+    }
+
+
+def chdb_funnel(steps: int, since: datetime) -> str:
+    names = [STEP_EVENTS[i % len(STEP_EVENTS)] for i in range(steps)]
+    conds = ", ".join(f"event = '{e}'" for e in names)
+    events = ", ".join(f"'{e}'" for e in dict.fromkeys(names))
+    lo, hi = since.strftime("%Y-%m-%d %H:%M:%S"), DEFAULT_END.strftime("%Y-%m-%d %H:%M:%S")
+    return (
+        "SELECT level, count() FROM (SELECT distinct_id,"
+        f" windowFunnel(604800)(toDateTime(`timestamp`), {conds}) AS level FROM events WHERE event IN ({events}) AND `timestamp` >= toDateTime64('{lo}', 6, 'UTC')"
+        f" AND `timestamp` < toDateTime64('{hi}', 6, 'UTC') + INTERVAL 7 DAY GROUP BY distinct_id)"
+        " GROUP BY level ORDER BY level"
+    )
+
+
+def chdb_retention(since: datetime) -> str:
+    weeks = ", ".join(
+        f"event = 'pageview' AND toMonday(`timestamp`) = toMonday(first_week) + INTERVAL {k} WEEK"
+        for k in range(12)
+    )
+    lo = since.strftime("%Y-%m-%d %H:%M:%S")
+    return (
+        "SELECT first_week, sum(r[1]), sum(r[2]), sum(r[12]) FROM ("
+        " SELECT distinct_id, first_week,"
+        f" retention(toMonday(`timestamp`) = toMonday(first_week), {weeks}) AS r"
+        " FROM events JOIN (SELECT distinct_id, min(`timestamp`) AS first_week FROM events"
+        f" WHERE event = 'signup' AND `timestamp` >= toDateTime64('{lo}', 6, 'UTC') GROUP BY distinct_id) s"
+        " USING distinct_id GROUP BY distinct_id, first_week) GROUP BY first_week ORDER BY first_week"
+    )
+
+
+def chdb_engine(duck_dir: Path) -> Any:
+    from aggregata.model.documents import Batch
+    from aggregata.storage.clickhouse import ClickHouseEngine
+
+    duck = DuckDBEngine(duck_dir / "aggregata.duckdb")
+    engine = ClickHouseEngine(duck_dir.with_name(duck_dir.name + "-chdb"), query_timeout_s=600)
+    if not any(c.name == "events" for c in engine.list_collections()):
+        coll = duck.get_collection("events")
+        settings = {**coll.settings, "rollups": {"enabled": False}}
+        engine.create_collection("events", coll.mapping, kind=coll.kind, settings=settings)
+        total = duck.count("events")
+        print(f"loading {total:,} events into chDB", file=sys.stderr)
+        for offset in range(0, total, 1_000_000):
+            part = duck.query_sql(f"SELECT * FROM events ORDER BY _id LIMIT 1000000 OFFSET {offset}")
+            engine.write("events", Batch(table=part, mapping=coll.mapping))
+    duck.close()
+    return engine
+
+
+class Server:
+    def __init__(self, directory: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        env = {**os.environ, "AGGREGATA_DATA_DIR": str(directory), "AGGREGATA_QUERY_TIMEOUT_S": "600"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "aggregata.cli", "serve", "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=600)
+        for _ in range(600):
+            try:
+                if self.client.get("/health").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+
+    def post(self, path: str, body: Any) -> Any:
+        r = self.client.post(path, json=body)
+        if r.status_code != 200:
+            raise RuntimeError(f"{path}: {r.status_code} {r.text[:500]}")
+        return r.json()
+
+    def close(self) -> None:
+        self.client.close()
+        self.proc.terminate()
+        self.proc.wait(60)
+
+
+def visibility_ms(server: Server) -> dict[str, Any]:
+    """Time from an event's 2xx to its appearance in trends, raw and rollup."""
+    marker = f"bench-{uuid.uuid4().hex[:8]}"
+    body = {"collection": "events", "series": [{"event": marker, "math": "total"}], "interval": "day"}
+    out: dict[str, Any] = {}
+    now = datetime.now(UTC).isoformat()
+    server.post("/v1/events", {"event": marker, "distinct_id": "bench", "timestamp": now})
+    acked = time.perf_counter()
+    for use_rollups in (False, True):
+        while True:
+            got = server.post("/v1/insights/trends", {**body, "date_from": "-1d", "use_rollups": use_rollups})
+            if got["series"] and got["series"][0]["total"] >= 1:
+                out["rollup" if use_rollups else "raw"] = (time.perf_counter() - acked) * 1000
+                out["rollup_source" if use_rollups else "raw_source"] = got["source"]
+                break
+            if time.perf_counter() - acked > 10:
+                out["rollup" if use_rollups else "raw"] = float("inf")
+                break
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--actors", type=int, default=500_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--data", type=Path, default=ROOT / "bench-data")
+    args = parser.parse_args()
+    args.data.mkdir(exist_ok=True)
+    directory = load(args)
+    since = DEFAULT_END - timedelta(days=args.days)
+    date_from = since.isoformat()
+    rows: list[tuple[str, float, str]] = []
+
+    ch = chdb_engine(directory)
+    ch_funnel = {
+        n: median_ms(lambda n=n: ch.query_sql(chdb_funnel(n, since)), args.runs) for n in (2, 4, 5, 10, 20)
+    }
+    ch_retention = median_ms(lambda: ch.query_sql(chdb_retention(since)), args.runs)
+    ch.close()
+
+    duck = DuckDBEngine(directory / "aggregata.duckdb")
+    group_by = (
+        "SELECT count(*) FROM (SELECT distinct_id FROM events WHERE event IN "
+        "('pageview', 'signup', 'add_to_cart', 'purchase') AND \"timestamp\" >= $lo GROUP BY distinct_id)"
+    )
+    plain = median_ms(lambda: duck.query_sql(group_by, {"lo": since}), args.runs)
+    duck.close()
+
+    server = Server(directory)
+    try:
+        funnel = {
+            n: median_ms(
+                lambda n=n: server.post("/v1/insights/funnels", funnel_body(n, date_from)), args.runs
+            )
+            for n in (2, 4, 5, 10, 20)
+        }
+        rows.append(
+            (
+                "funnel 4 steps, 7-day window (API)",
+                funnel[4],
+                f"chDB windowFunnel {ch_funnel[4]:.0f} ms ({funnel[4] / ch_funnel[4]:.2f}x); "
+                f"GROUP BY distinct_id {plain:.0f} ms ({funnel[4] / plain:.2f}x)",
+            )
+        )
+        for n in (2, 5, 10, 20):
+            rows.append((f"funnel {n} steps (API)", funnel[n], f"chDB windowFunnel {ch_funnel[n]:.0f} ms"))
+        retention = {
+            "collection": "events",
+            "start_event": {"event": "signup"},
+            "return_event": {"event": "pageview"},
+            "period": "week",
+            "periods": 12,
+            "retention_type": "first_time",
+            "date_from": date_from,
+            "date_to": DEFAULT_END.isoformat(),
+        }
+        ms = median_ms(lambda: server.post("/v1/insights/retention", retention), args.runs)
+        rows.append(
+            (
+                "retention weekly x 12 (API)",
+                ms,
+                f"chDB retention {ch_retention:.0f} ms ({ms / ch_retention:.2f}x)",
+            )
+        )
+        trend = {
+            "collection": "events",
+            "series": [{"event": "pageview", "math": "total"}],
+            "interval": "day",
+            "breakdown": ["country"],
+            "date_from": date_from,
+            "date_to": DEFAULT_END.isoformat(),
+        }
+        dau = {**trend, "series": [{"event": None, "math": "dau"}], "breakdown": None}
+        for label, body in (("daily trend by country", trend), ("DAU over 90 days", dau)):
+            raw = median_ms(
+                lambda b=body: server.post("/v1/insights/trends", {**b, "use_rollups": False}), args.runs
+            )
+            fast = median_ms(lambda b=body: server.post("/v1/insights/trends", b), args.runs)
+            source = server.post("/v1/insights/trends", body)["source"]
+            rows.append((f"{label}, raw (API)", raw, ""))
+            rows.append((f"{label}, {source} (API)", fast, f"{raw / fast:.1f}x faster than raw"))
+        seen = visibility_ms(server)
+        rows.append(("ingested event visible in trends, raw", seen["raw"], f"source {seen['raw_source']}"))
+        rows.append(
+            ("ingested event visible in trends, rollup", seen["rollup"], f"source {seen['rollup_source']}")
+        )
+    finally:
+        server.close()
+
+    print(f"\n{args.events:,} events, {args.actors:,} actors, {args.days} days; median of {args.runs}\n")
+    print("| query | median ms | comparison |\n|---|---:|---|")
+    for name, ms, note in rows:
+        print(f"| {name} | {ms:,.1f} | {note} |")
+
+
+if __name__ == "__main__":
+    main()
