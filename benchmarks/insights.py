@@ -89,7 +89,8 @@ def chdb_funnel(steps: int, since: datetime) -> str:
     lo, hi = since.strftime("%Y-%m-%d %H:%M:%S"), DEFAULT_END.strftime("%Y-%m-%d %H:%M:%S")
     return (
         "SELECT level, count() FROM (SELECT distinct_id,"
-        f" windowFunnel(604800)(toDateTime(`timestamp`), {conds}) AS level FROM events WHERE event IN ({events}) AND `timestamp` >= toDateTime64('{lo}', 6, 'UTC')"
+        f" windowFunnel(604800)(toDateTime(`timestamp`), {conds}) AS level FROM events"
+        f" WHERE event IN ({events}) AND `timestamp` >= toDateTime64('{lo}', 6, 'UTC')"
         f" AND `timestamp` < toDateTime64('{hi}', 6, 'UTC') + INTERVAL 7 DAY GROUP BY distinct_id)"
         " GROUP BY level ORDER BY level"
     )
