@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import socket
 import statistics
 import subprocess
@@ -27,6 +26,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pandas as pd
+from insights import load as load_events  # the same cached dataset as benchmarks/insights.py
 
 from aggregata.search.service import SearchService
 from aggregata.storage.duckdb import DuckDBEngine
@@ -146,36 +146,6 @@ def median_ms(fn: Callable[[], Any], runs: int) -> float:
     return statistics.median(times)
 
 
-def load(n: int, data: Path) -> Path:
-    """A data directory holding ``n`` generated events, made once through the CLI import."""
-    directory = data / f"aggs-{n}"
-    if (directory / "aggregata.duckdb").exists():
-        return directory
-    source = data / f"events-{n}.ndjson"
-    if not source.exists():
-        from aggregata.demo.generate import generate_events, write_ndjson
-
-        print(f"generating {n:,} events", file=sys.stderr)
-        write_ndjson(generate_events(n, seed=7), source)
-    print(f"importing {n:,} events", file=sys.stderr)
-    tmp = directory.with_suffix(".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "aggregata.cli",
-        "import",
-        "events",
-        str(source),
-        "--events",
-        "--data-dir",
-        str(tmp),
-    ]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    tmp.rename(directory)
-    return directory
-
-
 def http_medians(directory: Path, runs: int) -> dict[str, float]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -218,7 +188,9 @@ def main() -> None:
     parser.add_argument("--skip-pandas", action="store_true")
     args = parser.parse_args()
     args.data.mkdir(exist_ok=True)
-    directory = load(args.events, args.data)
+    directory = load_events(
+        argparse.Namespace(events=args.events, actors=args.events // 20, days=90, data=args.data)
+    )
 
     results: dict[str, dict[str, float]] = {name: {} for name in REQUESTS}
     for name, ms in http_medians(directory, args.runs).items():
