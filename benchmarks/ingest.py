@@ -29,8 +29,8 @@ import duckdb
 import httpx
 import psutil
 import pyarrow as pa
-from aggregata.demo.generate import generate_events, write_ndjson
 
+from aggregata.demo.generate import generate_events, write_ndjson
 from aggregata.ingest.events import EVENT_MAPPING, events_table
 from aggregata.model.columnar import columnar_batch, flatten, read_ndjson
 from aggregata.model.mapping import Mapping
