@@ -29,9 +29,13 @@ from aggregata.model.documents import ItemError
 from aggregata.settings import Settings
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="Aggregata: a self-hosted analytics engine."
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Aggregata: a self-hosted analytics engine.",
 )
-console = Console(stderr=True)
+# Messages carry user text (field names in [brackets]): never interpret it as rich markup.
+console = Console(stderr=True, markup=False, highlight=False)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory [env AGGREGATA_DATA_DIR].")]
 
@@ -41,9 +45,9 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _progress(transfer: bool = False) -> Progress:
-    columns: list[Any] = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn()]
+    columns: list[Any] = [TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn()]
     if transfer:
-        columns = [TextColumn("[bold]{task.description}"), BarColumn(), TransferSpeedColumn()]
+        columns = [TextColumn("{task.description}", markup=False), BarColumn(), TransferSpeedColumn()]
     return Progress(*columns, TimeElapsedColumn(), console=console, disable=not console.is_terminal)
 
 
@@ -297,7 +301,7 @@ def main() -> None:
     try:
         app()
     except AggregataError as exc:
-        console.print(f"[red]error:[/red] {exc.reason}")
+        console.print(f"error: {exc.reason}")
         sys.exit(2)
 
 

@@ -9,6 +9,7 @@ from aggregata.errors import CollectionNotFound, Conflict
 from aggregata.ingest.service import IngestService
 from aggregata.model.mapping import FieldType, Mapping
 from aggregata.storage.duckdb import DuckDBEngine
+from aggregata.storage.engine import Engine
 
 
 def test_create_write_count_and_reopen(tmp_path: Path) -> None:
@@ -112,3 +113,15 @@ def test_same_id_in_two_concurrent_requests_is_stored_and_counted_once(engine: D
     assert sum(r.stored for r in results) == 7
     assert sum(r.duplicates for r in results) == 5
     assert engine.count("c") == 7
+
+
+def test_long_column_widens_to_double_across_batches(backend: Engine) -> None:
+    """Runs on both engines: ``ALTER`` to ``DOUBLE`` keeps every stored value."""
+    engine = backend
+    ingest = IngestService(engine)
+    ingest.ingest("c", [{"_id": "1", "amount": 30}])
+    result = ingest.ingest("c", [{"_id": "2", "amount": 29.9}])
+    assert (result.stored, result.errors) == (1, [])
+    assert engine.get_collection("c").mapping.resolve("amount").type is FieldType.DOUBLE
+    rows = engine.query_sql('SELECT "_id", amount FROM "c" ORDER BY 1').to_pylist()
+    assert rows == [{"_id": "1", "amount": 30.0}, {"_id": "2", "amount": 29.9}]

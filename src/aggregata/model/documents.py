@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -217,6 +217,16 @@ class _Flattener:
         self._set(new)
         return new
 
+    def _widen(self, f: Field, values: Sequence[Any]) -> Field:
+        """A ``long`` field that receives a fraction becomes ``double`` (no value changes:
+        integers below 2**53 are exact doubles); JSON clients rarely tell 30 from 30.0."""
+        if f.type is FieldType.LONG and any(
+            isinstance(v, float) and math.isfinite(v) and not v.is_integer() for v in values
+        ):
+            f = replace(f, type=FieldType.DOUBLE)
+            self._set(f)
+        return f
+
     def _set(self, f: Field) -> None:
         self.fields[f.name] = f
         self.changed[f.name] = f
@@ -240,7 +250,7 @@ class _Flattener:
             if isinstance(value, list):
                 self._list(name, value, known, out)
                 continue
-            f = known or self._field_for(name, value, False)
+            f = self._widen(known or self._field_for(name, value, False), (value,))
             stored = convert(f, value)
             out[name] = [stored] if f.array and f.type is not FieldType.NESTED else stored
 
@@ -259,7 +269,7 @@ class _Flattener:
                 raise _Reject(f"field [{name}] mixes objects and values in one array")
             out[name] = self._nested(self._field_for(name, items[0], True), items)
             return
-        f = self._field_for(name, items[0], True)
+        f = self._widen(self._field_for(name, items[0], True), items)
         if any(isinstance(v, (list, dict)) for v in items):
             raise _Reject(f"field [{name}]: arrays of arrays or objects are not supported here")
         out[name] = [convert(f, v) for v in items]

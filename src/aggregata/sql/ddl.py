@@ -58,6 +58,8 @@ def _merge_nested(current: Field, incoming: Field) -> Field:
         have = props.get(sub.name)
         if have is None or (have.type is sub.type and not have.array and sub.array):
             props[sub.name] = sub
+        elif {have.type, sub.type} == _NUMBERS:
+            props[sub.name] = replace(have, type=FieldType.DOUBLE, array=have.array or sub.array)
         elif have.type is not sub.type:
             raise MappingConflict(sub.name)
     return replace(current, properties=Mapping(props))
@@ -75,17 +77,23 @@ def reconcile(
             ddl.append(_add_column(name, f, dialect))
             merged = merged.with_fields(f)
             continue
-        if have.type is not f.type:
-            raise MappingConflict(f.name)
         target = have
+        if have.type is not f.type:
+            if {have.type, f.type} != _NUMBERS:
+                raise MappingConflict(f.name)
+            target = replace(have, type=FieldType.DOUBLE)
         if f.type is FieldType.NESTED:
             target = _merge_nested(have, f)
-        elif f.array and not have.array:
-            target = replace(have, array=True)
+        if f.array and not target.array and f.type is not FieldType.NESTED:
+            target = replace(target, array=True)
         if target != have:
             ddl += _RETYPE.get(dialect, _retype_column)(name, have, target, dialect)
             merged = merged.with_fields(target)
     return merged, ddl
+
+
+# A long field that receives a fraction becomes a double: every long below 2**53 is exact.
+_NUMBERS = {FieldType.LONG, FieldType.DOUBLE}
 
 
 def _add_column(name: str, f: Field, dialect: str) -> exp.Alter:
@@ -120,7 +128,7 @@ def _retype_by_copy(name: str, have: Field, target: Field, dialect: str) -> list
     values become ``[]``, which is how a missing array is stored where arrays are not
     nullable.
     """
-    if have.type is FieldType.NESTED or have.array:
+    if have.type is FieldType.NESTED or have.array or not target.array:
         return _retype_column(name, have, target, dialect)
     col = exp.column(have.name, quoted=True)
     temp = exp.to_identifier(_RETYPE_TEMP, quoted=True)
