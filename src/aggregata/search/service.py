@@ -7,10 +7,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from aggregata.dsl.aggs import AggLimits, parse_aggs
 from aggregata.dsl.search import SearchRequest, parse_search
-from aggregata.errors import BadRequest
 from aggregata.model.mapping import ID_FIELD
 from aggregata.model.source import json_value, unflatten
+from aggregata.search.aggregations import Shaper, aggregation_runs, bound_params, execute
+from aggregata.search.pipeline import PIPELINE_TYPES, plan_pipelines
+from aggregata.sql.aggs.plan import plan_aggs
 from aggregata.sql.dialects import render
 from aggregata.sql.search import compile_search
 from aggregata.storage.engine import Engine
@@ -30,9 +33,12 @@ def _sort_value(value: Any) -> Any:
 class SearchService:
     """Executes search requests; the clock is injected so tests can pin ``now``."""
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(
+        self, engine: Engine, *, clock: Callable[[], datetime] = _utcnow, limits: AggLimits = AggLimits()
+    ) -> None:
         self.engine = engine
         self.clock = clock
+        self.limits = limits
 
     def search(self, collection: str, body: dict[str, Any] | None) -> dict[str, Any]:
         return self.run(collection, parse_search(body))
@@ -40,15 +46,32 @@ class SearchService:
     def run(self, collection: str, request: SearchRequest) -> dict[str, Any]:
         started = time.perf_counter()
         coll = self.engine.get_collection(collection)
-        if request.aggs:
-            raise BadRequest("aggregations are not supported yet", type="parsing_exception")
-        compiled = compile_search(request, coll.name, coll.mapping, now=self.clock())
+        aggs = (
+            parse_aggs(request.aggs, limits=self.limits, pipeline_types=PIPELINE_TYPES)
+            if request.aggs
+            else ()
+        )
+        pipelines = plan_pipelines(request.aggs) if aggs else None  # a bad pipeline costs no query
+        now = self.clock()
+        compiled = compile_search(request, coll.name, coll.mapping, now=now)
         params = compiled.params.values
+        plan = None
+        if aggs:
+            plan = plan_aggs(
+                aggs,
+                coll.name,
+                coll.mapping,
+                params=compiled.params,
+                now=now,
+                where=compiled.where,
+                limits=self.limits,
+            )
         timings: dict[str, float] = {"compile_ms": (time.perf_counter() - started) * 1000}
         hits: list[dict[str, Any]] = []
         if compiled.hits is not None:
             t0 = time.perf_counter()
-            rows = self.engine.query(compiled.hits, params, timeout=request.timeout_s).to_pylist()
+            bound = bound_params(compiled.hits, params)
+            rows = self.engine.query(compiled.hits, bound, timeout=request.timeout_s).to_pylist()
             timings["hits_ms"] = (time.perf_counter() - t0) * 1000
             hits = [
                 self._hit(coll.name, row, compiled.columns, compiled.sort_fields, request) for row in rows
@@ -56,8 +79,9 @@ class SearchService:
         response: dict[str, Any] = {"took": 0, "timed_out": False, "_shards": _SHARDS, "hits": {}}
         if compiled.total is not None:
             t0 = time.perf_counter()
+            bound = bound_params(compiled.total, params)
             total = int(
-                self.engine.query(compiled.total, params, timeout=request.timeout_s).column(0)[0].as_py()
+                self.engine.query(compiled.total, bound, timeout=request.timeout_s).column(0)[0].as_py()
             )
             timings["total_ms"] = (time.perf_counter() - t0) * 1000
             track = request.track_total_hits
@@ -68,14 +92,26 @@ class SearchService:
             }
         response["hits"]["max_score"] = None if request.sort or not hits else 1.0
         response["hits"]["hits"] = hits
+        runs: list[dict[str, Any]] = []
+        if plan is not None:
+            t0 = time.perf_counter()
+            executed = execute(self.engine, plan, params, timeout=request.timeout_s, limits=self.limits)
+            result = Shaper(coll.name, plan, executed.rows, self.limits).response(aggs)
+            if pipelines is not None:
+                pipelines.apply(result)
+            response["aggregations"] = result
+            timings["aggs_ms"] = (time.perf_counter() - t0) * 1000
+            runs = list(aggregation_runs(executed, self.engine.dialect))
         response["took"] = int((time.perf_counter() - started) * 1000)
         if request.profile:
             dialect = self.engine.dialect
             response["profile"] = {
                 "dialect": dialect,
-                "sql": [render(t, dialect) for t in (compiled.hits, compiled.total) if t is not None],
+                "sql": [render(t, dialect) for t in (compiled.hits, compiled.total) if t is not None]
+                + [run["sql"] for run in runs],
                 "params": {k: json_value(v) for k, v in params.items()},
                 "timings": timings,
+                "aggregations": runs,
             }
         return response
 

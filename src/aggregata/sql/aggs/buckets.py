@@ -10,7 +10,6 @@ subquery, each value once per document (``LIST_DISTINCT``), which is Elasticsear
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,48 +65,27 @@ class DateHistogramInfo:
 
 
 @dataclass(frozen=True)
-class RangeBucket:
-    """One resolved range: bounds as numbers (epoch ms for dates), in response order."""
-
-    key: str | None
-    start: float | None
-    end: float | None
-    index: int
-
-
-@dataclass(frozen=True)
-class RangeInfo:
-    buckets: tuple[RangeBucket, ...]
-    date: bool
-
-
-@dataclass(frozen=True)
-class FiltersInfo:
-    keys: tuple[str, ...]
-    other: str | None
-
-
-@dataclass(frozen=True)
 class CompositeInfo:
     fields: tuple[Field, ...]
     rules: tuple[DateBuckets | None, ...]
 
 
-Info = TermsInfo | HistogramInfo | DateHistogramInfo | RangeInfo | FiltersInfo | CompositeInfo | None
+BucketInfo = TermsInfo | HistogramInfo | DateHistogramInfo | CompositeInfo | None
+Level = Callable[[Frame, Agg, str, BucketContext], tuple[Frame, Any]]
 
 
-def _or_null(value: exp.Expr) -> exp.Expr:
+def or_null(value: exp.Expr) -> exp.Expr:
     return exp.Not(this=exp.Is(this=value, expression=exp.Null()))
 
 
-def _explode(frame: Frame, alias: str, array: exp.Expr) -> Frame:
+def explode(frame: Frame, alias: str, array: exp.Expr) -> Frame:
     """Unnest ``array`` into key column ``alias``: one row per (document, distinct value)."""
     out = frame.materialize([(alias, exp.Explode(this=exp.ArrayDistinct(this=array)))])
     out.keys.append((alias, col(alias)))
     return out
 
 
-def _with_missing(f: Field, value: exp.Expr, fill: exp.Expr | None, *, array: bool) -> exp.Expr:
+def with_missing(f: Field, value: exp.Expr, fill: exp.Expr | None, *, array: bool) -> exp.Expr:
     if fill is None:
         return value
     if array:
@@ -115,7 +93,7 @@ def _with_missing(f: Field, value: exp.Expr, fill: exp.Expr | None, *, array: bo
     return exp.Coalesce(this=value, expressions=[fill])
 
 
-def _missing_fill(f: Field, spec: Any, agg: Agg, ctx: BucketContext) -> exp.Expr | None:
+def missing_fill(f: Field, spec: Any, agg: Agg, ctx: BucketContext) -> exp.Expr | None:
     missing = getattr(spec, "missing", None)
     if missing is None:
         return None
@@ -171,27 +149,27 @@ def terms_key(frame: Frame, agg: Agg, spec: Any, alias: str, ctx: BucketContext)
     keep_missing = bool(getattr(spec, "missing_bucket", False))
     f = frame.scope.field(spec.field, "terms", agg.name, VALUE_TYPES)
     convert = (lambda x: EpochMillis(this=x)) if f.type is FieldType.DATE else (lambda x: x)
-    fill = _missing_fill(f, spec, agg, ctx)
+    fill = missing_fill(f, spec, agg, ctx)
     test = _filter_values(f, getattr(spec, "include", None), getattr(spec, "exclude", None), agg, ctx)
     if test is not None and f.type is FieldType.DATE:
         raise BadRequest(f"include/exclude of aggregation [{agg.name}] is not supported on date fields")
     if not f.array:
-        value = _with_missing(f, col(f.name), fill, array=False)
+        value = with_missing(f, col(f.name), fill, array=False)
         if fill is None and not keep_missing:
-            frame.where.append(_or_null(col(f.name)))
+            frame.where.append(or_null(col(f.name)))
         if test is not None:
             frame.where.append(test(value))
         frame.keys.append((alias, convert(value)))
         return frame, f
-    arr = _with_missing(f, col(f.name), fill, array=True)
+    arr = with_missing(f, col(f.name), fill, array=True)
     if test is not None:
         arr = exp.ArrayFilter(this=arr, expression=lambda_over(f, test))
     if f.type is FieldType.DATE:
         arr = exp.Transform(this=arr, expression=lambda_over(f, convert))
-    return _explode(frame, alias, arr), f
+    return explode(frame, alias, arr), f
 
 
-def _terms(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> tuple[Frame, Info]:
+def _terms(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> tuple[Frame, BucketInfo]:
     frame, f = terms_key(frame, agg, agg.spec, alias, ctx)
     return frame, TermsInfo(f)
 
@@ -210,21 +188,21 @@ def numeric_key(
 ) -> tuple[Frame, Field]:
     """Add the key ``key(value)`` of a numeric or date field, keeping keys that pass ``keep``."""
     f = frame.scope.field(field, agg.type_name, agg.name, allowed)
-    fill = _missing_fill(f, agg.spec, agg, ctx)
+    fill = missing_fill(f, agg.spec, agg, ctx)
     if not f.array:
-        value = key(_with_missing(f, col(f.name), fill, array=False))
+        value = key(with_missing(f, col(f.name), fill, array=False))
         if fill is None and not keep_missing:
-            frame.where.append(_or_null(col(f.name)))
+            frame.where.append(or_null(col(f.name)))
         if keep is not None:
             frame.where.append(keep(value))
         frame.keys.append((alias, value))
         return frame, f
     arr: exp.Expr = exp.Transform(
-        this=_with_missing(f, col(f.name), fill, array=True), expression=lambda_over(f, key)
+        this=with_missing(f, col(f.name), fill, array=True), expression=lambda_over(f, key)
     )
     if keep is not None:
         arr = exp.ArrayFilter(this=arr, expression=lambda_over(f, keep))
-    return _explode(frame, alias, arr), f
+    return explode(frame, alias, arr), f
 
 
 def _between(lo: Any, hi: Any, params: Params) -> Callable[[exp.Expr], exp.Expr] | None:
@@ -245,7 +223,7 @@ def histogram_index(value: exp.Expr, interval: exp.Expr, offset: exp.Expr) -> ex
     return exp.Cast(this=exp.Floor(this=div), to=exp.DataType.build("BIGINT"))
 
 
-def _histogram(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> tuple[Frame, Info]:
+def _histogram(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> tuple[Frame, BucketInfo]:
     spec = agg.spec
     assert isinstance(spec, b.Histogram)
     interval, offset = ctx.params.bind(spec.interval), ctx.params.bind(spec.offset)
@@ -280,7 +258,7 @@ def date_bounds(
     return (out[0], out[1])
 
 
-def _date_histogram(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> tuple[Frame, Info]:
+def _date_histogram(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> tuple[Frame, BucketInfo]:
     spec = agg.spec
     assert isinstance(spec, b.DateHistogram)
     rule = DateBuckets(spec.interval, time_zone(spec.time_zone), spec.offset_ms)
@@ -292,132 +270,17 @@ def _date_histogram(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> t
     return frame, DateHistogramInfo(rule, date_bounds(spec.extended_bounds, agg, ctx.now, rule), hard)
 
 
-def _number_text(value: float) -> str:
-    """A double as Java prints it (``100.0``, ``1.5E10``), as Elasticsearch's range keys do."""
-    if value.is_integer() and abs(value) < 1e7:
-        return f"{value:.1f}"
-    text = repr(value)
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        if "." not in mantissa:
-            mantissa += ".0"
-        return f"{mantissa}E{int(exponent)}"
-    return text
-
-
-def _resolve_ranges(agg: Agg, spec: b.Range, date: bool, now: datetime) -> list[RangeBucket]:
-    zone = time_zone(spec.time_zone) if isinstance(spec, b.DateRange) else None
-    resolved = []
-    for i, r in enumerate(spec.ranges):
-        bounds: list[float | None] = []
-        for value in (r.start, r.end):
-            if value is None:
-                bounds.append(None)
-            elif date:
-                try:
-                    moment = resolve(value, now=now, tz=zone) if zone else resolve(value, now=now)
-                except (DateMathError, ValueError, OverflowError) as exc:
-                    raise BadRequest(
-                        f"failed to parse range [{value}] of aggregation [{agg.name}]: {exc}"
-                    ) from None
-                bounds.append(float(int(moment.timestamp() * 1000)))
-            else:
-                bounds.append(float(value))
-        resolved.append(RangeBucket(r.key, bounds[0], bounds[1], i))
-    # Elasticsearch reports ranges ordered by (from, to), open ends first/last.
-    return sorted(
-        resolved,
-        key=lambda r: (-math.inf if r.start is None else r.start, math.inf if r.end is None else r.end),
-    )
-
-
-def _range(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> tuple[Frame, Info]:
-    spec = agg.spec
-    assert isinstance(spec, b.Range)
-    date = isinstance(spec, b.DateRange)
-    f = frame.scope.field(spec.field, agg.type_name, agg.name, DATES if date else NUMBERS)
-    ranges = _resolve_ranges(agg, spec, date, ctx.now)
-    fill = _missing_fill(f, spec, agg, ctx)
-    value = _with_missing(f, col(f.name), fill, array=f.array)
-    as_number: Callable[[exp.Expr], exp.Expr] = (lambda x: EpochMillis(this=x)) if date else (lambda x: x)
-
-    def inside(r: RangeBucket) -> Callable[[exp.Expr], exp.Expr]:
-        lo = None if r.start is None else ctx.params.bind(int(r.start) if date else r.start)
-        hi = None if r.end is None else ctx.params.bind(int(r.end) if date else r.end)
-
-        def test(x: exp.Expr) -> exp.Expr:
-            parts: list[exp.Expr] = []
-            if lo is not None:
-                parts.append(exp.GTE(this=as_number(x.copy()), expression=lo.copy()))
-            if hi is not None:
-                parts.append(exp.LT(this=as_number(x.copy()), expression=hi.copy()))
-            return exp.and_(*parts) if parts else exp.true()
-
-        return test
-
-    def matches(r: RangeBucket) -> exp.Expr:
-        if not f.array:
-            return inside(r)(value)
-        hits = exp.ArrayFilter(this=value.copy(), expression=lambda_over(f, inside(r)))
-        return exp.GT(this=exp.ArraySize(this=hits), expression=exp.Literal.number(0))
-
-    overlap = any(
-        prev.end is None or cur.start is None or cur.start < prev.end
-        for prev, cur in itertools.pairwise(ranges)
-    )
-    if not f.array and not overlap:
-        key = exp.Case(
-            ifs=[exp.If(this=matches(r), true=exp.Literal.number(pos)) for pos, r in enumerate(ranges)]
-        )
-        frame.where.append(_or_null(key))
-        frame.keys.append((alias, key.copy()))
-    else:
-        frame = _explode(frame, alias, _indexes([matches(r) for r in ranges]))
-    return frame, RangeInfo(tuple(ranges), date)
-
-
-def _indexes(conditions: list[exp.Expr]) -> exp.Expr:
-    """The positions whose condition holds, as an array (``-1`` marks the others, then dropped)."""
-    marks = [
-        exp.Case(
-            ifs=[exp.If(this=exp.Coalesce(this=c, expressions=[exp.false()]), true=exp.Literal.number(i))],
-            default=exp.Literal.number(-1),
-        )
-        for i, c in enumerate(conditions)
-    ]
-    x = exp.to_identifier("__x")
-    keep = exp.Lambda(
-        this=exp.GTE(this=exp.column(x), expression=exp.Literal.number(0)), expressions=[x.copy()]
-    )
-    return exp.ArrayFilter(this=exp.Array(expressions=marks), expression=keep)
-
-
-def _condition(frame: Frame, query: Any, ctx: BucketContext) -> exp.Expr:
+def condition(frame: Frame, query: Any, ctx: BucketContext) -> exp.Expr:
     return compile_query(query, QueryContext(frame.scope.mapping, ctx.params, ctx.now))
 
 
-def _filters(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> tuple[Frame, Info]:
-    spec = agg.spec
-    assert isinstance(spec, b.Filters)
-    conditions = [_condition(frame, q, ctx) for _, q in spec.filters]
-    keys = tuple(k for k, _ in spec.filters)
-    if len(conditions) == 1 and spec.other_bucket_key is None:
-        frame.where.append(conditions[0])
-        frame.keys.append((alias, exp.Literal.number(0)))
-        return frame, FiltersInfo(keys, None)
-    if spec.other_bucket_key is not None:
-        anything = exp.Coalesce(this=exp.or_(*[c.copy() for c in conditions]), expressions=[exp.false()])
-        conditions.append(exp.Not(this=anything))
-    return _explode(frame, alias, _indexes(conditions)), FiltersInfo(keys, spec.other_bucket_key)
-
-
-def _filter(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> tuple[Frame, Info]:
+def _filter(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> tuple[Frame, BucketInfo]:
     assert isinstance(agg.spec, b.Filter)
-    frame.where.append(_condition(frame, agg.spec.query, ctx))
+    frame.where.append(condition(frame, agg.spec.query, ctx))
     return frame, None
 
 
-def _missing(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> tuple[Frame, Info]:
+def _missing(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> tuple[Frame, BucketInfo]:
     assert isinstance(agg.spec, b.Missing)
     f = frame.scope.field(
         agg.spec.field, "missing", agg.name, VALUE_TYPES | {FieldType.TEXT, FieldType.GEO_POINT}
@@ -426,11 +289,11 @@ def _missing(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> tuple[Fr
     return frame, None
 
 
-def _global(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> tuple[Frame, Info]:
+def _global(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> tuple[Frame, BucketInfo]:
     return Frame(ctx.table.copy(), [], [], frame.scope, frame.counter), None
 
 
-def _nested(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> tuple[Frame, Info]:
+def _nested(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> tuple[Frame, BucketInfo]:
     spec = agg.spec
     assert isinstance(spec, b.Nested)
     if frame.scope.nested_path is not None:
@@ -453,7 +316,7 @@ def _nested(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> tuple[Fra
     return out, None
 
 
-def _reverse_nested(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> tuple[Frame, Info]:
+def _reverse_nested(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> tuple[Frame, BucketInfo]:
     if frame.scope.nested_path is None:
         raise BadRequest(
             f"Reverse nested aggregation [{agg.name}] can only be used inside a [nested] aggregation"
@@ -471,24 +334,13 @@ def _reverse_nested(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> t
     return Frame(joined.subquery(f"__r{next(frame.counter)}"), [], keyed.keys, root, frame.counter), None
 
 
-APPLY: dict[type[Any], Callable[[Frame, Agg, str, BucketContext], tuple[Frame, Info]]] = {
+LEVELS: dict[type[Any], Level] = {
     b.Terms: _terms,
     b.Histogram: _histogram,
     b.DateHistogram: _date_histogram,
-    b.Range: _range,
-    b.DateRange: _range,
-    b.Filters: _filters,
     b.Filter: _filter,
     b.Missing: _missing,
     b.Global: _global,
     b.Nested: _nested,
     b.ReverseNested: _reverse_nested,
 }
-
-
-def apply_bucket(frame: Frame, agg: Agg, alias: str, ctx: BucketContext) -> tuple[Frame, Info]:
-    """The frame inside one bucket level of ``agg`` (its key, if any, aliased ``alias``)."""
-    fn = APPLY.get(type(agg.spec))
-    if fn is None:
-        raise BadRequest(f"aggregation [{agg.name}] of type [{agg.type_name}] cannot be nested here")
-    return fn(frame, agg, alias, ctx)

@@ -61,7 +61,7 @@ def _num(value: int) -> exp.Expr:
 
 def _floor_to(ms: exp.Expr, step: int, shift: int | exp.Expr = 0) -> exp.Expr:
     """``FLOOR((ms - shift) / step) * step + shift``: the multiple of ``step`` at or below ``ms``."""
-    shifted: exp.Expr = ms
+    shifted: exp.Expr = exp.Paren(this=ms) if isinstance(ms, exp.Binary) else ms
     if not (isinstance(shift, int) and shift == 0):
         shift_expr = _num(shift) if isinstance(shift, int) else shift
         shifted = exp.Paren(this=exp.Sub(this=ms, expression=shift_expr))
@@ -94,21 +94,20 @@ def _key(ts: exp.Expr, rule: DateBuckets, params: Params) -> exp.Expr:
         month = LocalTruncMillis(this=local, unit=exp.Literal.string(unit or "year"), zone=utc)
         return exp.Sub(this=month, expression=_num(shift)) if shift else month
     zone = params.bind(_zone_name(rule.zone))
-    if unit in UNIT_MS:
-        # Floor the local time; the bucket keeps the offset of the instant (DST-safe for hours).
-        shifted = _shifted(ts, ms, offset)
-        local_off = TzOffsetMillis(this=shifted, zone=zone)
-        start = _floor_to(exp.Add(this=ms.copy(), expression=local_off), UNIT_MS[unit], offset)
-        return exp.Sub(this=start, expression=local_off.copy())
-    if unit is not None:
+    if unit is not None and unit not in UNIT_MS:
         trunc = LocalTruncMillis(this=_shifted(ts, ms, offset), unit=exp.Literal.string(unit), zone=zone)
         return exp.Add(this=trunc, expression=_num(offset)) if offset else trunc
-    assert fixed is not None
-    # Multiples of the interval in local time, then back to UTC (one fixed-point step).
-    here = TzOffsetMillis(this=ts.copy(), zone=zone)
-    local_start = _floor_to(exp.Add(this=ms.copy(), expression=here), fixed, offset)
+    # Minutes, hours and fixed intervals: round the local time down, then back to UTC with
+    # the offset in force there (one fixed-point step from the instant's own offset, so the
+    # two 02:00 hours of an autumn change stay two buckets). ``offset`` shifts first.
+    step = fixed or UNIT_MS[unit or "minute"]
+    shifted = _shifted(ts, ms, offset)
+    moment: exp.Expr = exp.Sub(this=ms.copy(), expression=_num(offset)) if offset else ms.copy()
+    here = TzOffsetMillis(this=shifted, zone=zone)
+    local_start = _floor_to(exp.Add(this=moment, expression=here), step)
     guess = MillisToTimestamp(this=exp.Sub(this=local_start, expression=here.copy()))
-    return exp.Sub(this=local_start.copy(), expression=TzOffsetMillis(this=guess, zone=zone.copy()))
+    key = exp.Sub(this=local_start.copy(), expression=TzOffsetMillis(this=guess, zone=zone.copy()))
+    return exp.Add(this=key, expression=_num(offset)) if offset else key
 
 
 def _shifted(ts: exp.Expr, ms: exp.Expr, offset: int) -> exp.Expr:
@@ -174,17 +173,15 @@ def bucket_of(utc_ms: int, rule: DateBuckets) -> int:
             step = fixed or UNIT_MS.get(unit or "") or (WEEK_MS if unit == "week" else DAY_MS)
             return _floor(utc_ms, step, offset - zone_ms + (MONDAY_MS if unit == "week" else 0))
     zone = rule.zone
-    if unit in UNIT_MS:
-        off = _offset_ms(zone, utc_ms - offset)
-        return _floor(utc_ms + off, UNIT_MS[unit], offset) - off
-    if unit is not None:
+    if unit is not None and unit not in UNIT_MS:
         shifted = datetime.fromtimestamp((utc_ms - offset) / 1000, tz=UTC).astimezone(zone)
         start = _calendar_start(shifted.replace(tzinfo=None), unit)
         return _local_to_utc(int((start - datetime(1970, 1, 1)).total_seconds() * 1000), zone) + offset
-    assert fixed is not None
-    here = _offset_ms(zone, utc_ms)
-    local_start = _floor(utc_ms + here, fixed, offset)
-    return local_start - _offset_ms(zone, local_start - here)
+    step = fixed or UNIT_MS[unit or "minute"]
+    moment = utc_ms - offset
+    here = _offset_ms(zone, moment)
+    local_start = _floor(moment + here, step)
+    return local_start - _offset_ms(zone, local_start - here) + offset
 
 
 def next_key(key: int, rule: DateBuckets) -> int:

@@ -112,7 +112,7 @@ def _duck_trunc(gen: Any, e: exp.Expression) -> str:
 
 DUCKDB_TRANSFORMS: dict[type[exp.Expression], Renderer] = {
     EpochMillis: lambda gen, e: f"EPOCH_MS({gen.sql(e, 'this')})",
-    MillisToTimestamp: lambda gen, e: f"TO_TIMESTAMP({gen.sql(e, 'this')} / 1000.0)",
+    MillisToTimestamp: lambda gen, e: f"TO_TIMESTAMP(({gen.sql(e, 'this')}) / 1000.0)",
     TzOffsetMillis: lambda gen, e: (
         f"(EPOCH_MS(TIMEZONE({gen.sql(e, 'zone')}, {gen.sql(e, 'this')})) - EPOCH_MS({gen.sql(e, 'this')}))"
     ),

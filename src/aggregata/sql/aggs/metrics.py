@@ -117,11 +117,19 @@ def _sum_squares(v: exp.Expr, array: bool, f: Field) -> exp.Expr:
 class MetricCompiler:
     """Compiles the metric children of one bucket into aliased aggregate expressions."""
 
-    def __init__(self, scope: Scope, params: Params, now: datetime, cardinality: CardinalityMode) -> None:
+    def __init__(
+        self,
+        scope: Scope,
+        params: Params,
+        now: datetime,
+        cardinality: CardinalityMode,
+        condition: exp.Expr | None = None,
+    ) -> None:
         self.scope = scope
         self.params = params
         self.now = now
         self.cardinality = cardinality
+        self.condition = condition
         self.selects: list[exp.Expr] = []
         self.expressions: dict[str, exp.Expr] = {}
 
@@ -144,7 +152,7 @@ class MetricCompiler:
             self._values_metric(agg, spec, f, prefix, columns)
             return MetricPlan(agg, columns, f)
         nv = numeric_values(f, spec.missing, self.params, agg.name, self.now)
-        v, arr = nv.expr, nv.array
+        v, arr = self._only_where(nv.expr, nv.array), nv.array
 
         def add(name: str, expr: exp.Expr) -> None:
             self._add(prefix, name, expr, columns)
@@ -200,6 +208,7 @@ class MetricCompiler:
                 v = exp.Case(ifs=[exp.If(this=is_empty(f), true=exp.Array(expressions=[fill]))], default=v)
             else:
                 v = exp.Coalesce(this=v, expressions=[fill])
+        v = self._only_where(v, f.array)
         if isinstance(spec, m.ValueCount):
             self._add(prefix, "value", _count(v, f.array), columns)
             return
@@ -217,6 +226,14 @@ class MetricCompiler:
                 ifs=[exp.If(this=exp.LTE(this=approx.copy(), expression=limit), true=exact)], default=approx
             )
         self._add(prefix, "value", expr, columns)
+
+    def _only_where(self, v: exp.Expr, array: bool) -> exp.Expr:
+        """The values, kept only in rows where ``condition`` holds (one bucket of a pivot)."""
+        if self.condition is None:
+            return v
+        # ClickHouse arrays cannot be NULL: outside the bucket an array field is empty.
+        otherwise = exp.Array(expressions=[]) if array else None
+        return exp.Case(ifs=[exp.If(this=self.condition.copy(), true=v)], default=otherwise)
 
     def order_expression(self, plan: MetricPlan, path: str | None) -> exp.Expr:
         """The SQL value a terms order path (``avg_price``, ``stats.max``) refers to."""

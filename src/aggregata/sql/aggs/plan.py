@@ -11,6 +11,8 @@ write by hand:
   ``ROW_NUMBER() OVER (PARTITION BY <parent keys> ...)`` and ``QUALIFY``.
 * Children of a ``terms`` (or ``composite``) only see its selected buckets: a CTE with the
   parent's ranking (only keys, no metrics) restricts their rows with ``IN``.
+* ``range``, ``date_range`` and ``filters`` count all their conditions in one pass
+  (``COUNT_IF`` per bucket, read back as one row per bucket: ``Unpivot``).
 * Every statement that could return one row per bucket stops at ``max_buckets + 1`` rows,
   so a request that would exceed the limit fails fast without pulling millions of rows.
 
@@ -30,10 +32,12 @@ from aggregata.dsl.aggs import Agg, AggLimits, Pipeline
 from aggregata.dsl.aggs import buckets as b
 from aggregata.dsl.aggs import metrics as m
 from aggregata.errors import BadRequest
-from aggregata.model.mapping import ID_FIELD, FieldType, Mapping
-from aggregata.sql.aggs.buckets import BucketContext, Info, apply_bucket
+from aggregata.model.mapping import FieldType, Mapping
+from aggregata.sql.aggs.buckets import BucketContext
 from aggregata.sql.aggs.composite import CompositeKeys, apply_composite
 from aggregata.sql.aggs.frame import Frame
+from aggregata.sql.aggs.hits import RANK, top_hits_select
+from aggregata.sql.aggs.levels import Info, apply_bucket, bucket_conditions
 from aggregata.sql.aggs.metrics import (
     CARDINALITY_MARGIN,
     CardinalityMode,
@@ -46,12 +50,17 @@ from aggregata.sql.aggs.scope import Scope
 from aggregata.sql.ddl import table
 from aggregata.sql.params import Params
 from aggregata.sql.query import col
-from aggregata.sql.search import source_columns
 
 DOC_COUNT = "doc_count"
 TOTAL = "total"
-RANK = "rank"
-_UNSORTABLE = frozenset({FieldType.NESTED, FieldType.GEO_POINT, FieldType.DENSE_VECTOR, FieldType.TEXT})
+
+
+@dataclass(frozen=True)
+class Unpivot:
+    """Columns of a pivoted statement to read as one row per bucket (index → column renames)."""
+
+    key: str
+    buckets: tuple[dict[str, str], ...]
 
 
 @dataclass
@@ -64,6 +73,7 @@ class Statement:
     tree: exp.Select
     exact: exp.Select | None = None
     checks: tuple[tuple[str, int], ...] = ()
+    unpivot: Unpivot | None = None
 
 
 @dataclass
@@ -76,6 +86,8 @@ class BucketPlan:
     parents: tuple[str, ...]
     metrics: tuple[MetricPlan, ...]
     info: Info | object
+    domain: int | None = None
+    """``terms`` with ``min_doc_count: 0``: the statement listing every term of the collection."""
 
 
 @dataclass
@@ -150,8 +162,14 @@ class Planner:
         where = [] if self.where == exp.true() else [self.where.copy()]
         return Frame(self.ctx.table.copy(), where, [], Scope(self.mapping))
 
-    def _frame(self, path: tuple[Agg, ...]) -> tuple[Frame, list[Info | object], dict[str, exp.Select]]:
-        """The rows inside the buckets of ``path``; CTEs restrict them to parents' selections."""
+    def _frame(
+        self, path: tuple[Agg, ...], *, inside_last: bool = False
+    ) -> tuple[Frame, list[Info | object], dict[str, exp.Select]]:
+        """The rows inside the buckets of ``path``; CTEs restrict them to parents' selections.
+
+        The last level is restricted to its own selection only for what lives inside its
+        buckets (``inside_last``: top hits); its own statement ranks the buckets itself.
+        """
         frame = self._root_frame()
         infos: list[Info | object] = []
         ctes: dict[str, exp.Select] = {}
@@ -163,13 +181,10 @@ class Planner:
             else:
                 frame, info = apply_bucket(frame, agg, alias, self.ctx)
                 infos.append(info)
-            if depth < len(path) - 1 and _prunes(agg):
+            if (depth < len(path) - 1 or inside_last) and _prunes(agg):
                 name, needed = self._selection(path[: depth + 1])
                 ctes.update(needed)
-                keys_now = frame.key_exprs()
-                chosen = exp.select(*[col(a) for a, _ in frame.keys]).from_(exp.table_(name))
-                target = keys_now[0] if len(keys_now) == 1 else exp.Tuple(expressions=keys_now)
-                frame.where.append(exp.In(this=target, query=chosen.subquery()))
+                frame.where.append(_chosen(frame, name, _missing_keys(agg, alias, infos[-1])))
         return frame, infos, ctes
 
     def _selection(self, path: tuple[Agg, ...]) -> tuple[str, dict[str, exp.Select]]:
@@ -223,6 +238,11 @@ class Planner:
 
     def _bucket(self, path: tuple[Agg, ...]) -> None:
         node = path[-1]
+        if isinstance(node.spec, b.Range | b.Filters):
+            tree, pivoted, unpivot = self._pivot(path)
+            pivoted.statement = self._add(Statement(tree, unpivot=unpivot))
+            self.plan.buckets[id(node)] = pivoted
+            return
         metrics = tuple(a for a in node.subs if is_metric(a))
         keyed_path = any(not isinstance(a.spec, _SINGLE) for a in path)
         mode = CardinalityMode.AUTO if keyed_path or not has_cardinality(metrics) else CardinalityMode.APPROX
@@ -232,7 +252,74 @@ class Planner:
             exact, _, _ = self._bucket_select(path, lean=False, cardinality=CardinalityMode.EXACT)
         statement = self._statement(tree, list(plan.metrics), exact)
         plan.statement = self._add(statement)
+        if isinstance(node.spec, b.Terms) and node.spec.min_doc_count == 0:
+            plan.domain = self._add(Statement(self._domain(path)))
         self.plan.buckets[id(node)] = plan
+
+    def _pivot(self, path: tuple[Agg, ...]) -> tuple[exp.Select, BucketPlan, Unpivot]:
+        """Ranges and filters in one pass: ``COUNT_IF`` and metrics over ``CASE WHEN`` per bucket.
+
+        A document may belong to several of these buckets; counting each condition beside
+        the others reads every row once, where unnesting a list of matching buckets per row
+        would build millions of small arrays (an order of magnitude slower).
+        """
+        node = path[-1]
+        alias = self.aliases[id(node)]
+        frame, _, ctes = self._frame(path[:-1], inside_last=True)
+        found = bucket_conditions(frame, node, self.ctx)
+        assert found is not None
+        conditions, info = found
+        metric_aggs = [a for a in node.subs if is_metric(a)]
+        names = MetricCompiler(frame.scope, self.params, self.now, CardinalityMode.AUTO)
+        plans = [names.compile(a, f"{alias}_m{i}") for i, a in enumerate(metric_aggs)]
+        selects = frame.key_projections()
+        renames: list[dict[str, str]] = []
+        for i, condition in enumerate(conditions):
+            compiler = MetricCompiler(frame.scope, self.params, self.now, CardinalityMode.AUTO, condition)
+            selects.append(exp.alias_(exp.CountIf(this=condition), f"{DOC_COUNT}_{i}", quoted=True))
+            rename = {f"{DOC_COUNT}_{i}": DOC_COUNT}
+            for j, agg in enumerate(metric_aggs):
+                mp = compiler.compile(agg, f"{alias}_b{i}_m{j}")
+                rename.update({mp.columns[k]: plans[j].columns[k] for k in mp.columns})
+            selects += compiler.selects
+            renames.append(rename)
+        select = exp.select(*selects).from_(frame.source.copy())
+        where = frame.condition()
+        if where is not None:
+            select = select.where(where)
+        grouping = [e for e in frame.key_exprs() if not isinstance(e, exp.Literal)]
+        if grouping:
+            select = select.group_by(*grouping).order_by(*[col(a) for a, _ in frame.keys])
+            select = select.limit(self.limits.max_buckets + 1)
+        for name, cte in ctes.items():
+            select = select.with_(name, as_=cte.copy())
+        parents = tuple(a for a, _ in frame.keys)
+        return (
+            select,
+            BucketPlan(node, -1, (alias,), parents, tuple(plans), info),
+            Unpivot(alias, tuple(renames)),
+        )
+
+    def _domain(self, path: tuple[Agg, ...]) -> exp.Select:
+        """Every term of the field in the collection, as Elasticsearch lists for ``min_doc_count: 0``.
+
+        Like Elasticsearch (which reads the terms of the index), this ignores the query and
+        the parent buckets; only ``nested`` levels matter, because they decide what a row is.
+        """
+        root = Frame(self.ctx.table.copy(), [], [], Scope(self.mapping))
+        frame = root
+        for agg in path[:-1]:
+            if isinstance(agg.spec, b.Nested):
+                frame, _ = apply_bucket(frame, agg, "", self.ctx)
+            elif isinstance(agg.spec, b.ReverseNested):
+                frame = Frame(self.ctx.table.copy(), [], [], Scope(self.mapping), root.counter)
+        alias = self.aliases[id(path[-1])]
+        frame, _ = apply_bucket(frame, path[-1], alias, self.ctx)
+        select = exp.select(frame.key_projections()[-1]).distinct().from_(frame.source.copy())
+        condition = frame.condition()
+        if condition is not None:
+            select = select.where(condition)
+        return select.limit(self.limits.max_buckets + 1)
 
     def _bucket_select(
         self, path: tuple[Agg, ...], *, lean: bool, cardinality: CardinalityMode
@@ -240,8 +327,9 @@ class Planner:
         node = path[-1]
         alias = self.aliases[id(node)]
         frame, infos, ctes = self._frame(path)
-        own = [(a, e) for a, e in frame.keys if a == alias or a.startswith(alias + "_")]
-        parents = [(a, e) for a, e in frame.keys if (a, e) not in own]
+        mine = {a for a, _ in frame.keys if a == alias or a.startswith(alias + "_")}
+        own = [(a, e) for a, e in frame.keys if a in mine]
+        parents = [(a, e) for a, e in frame.keys if a not in mine]
         compiler = MetricCompiler(frame.scope, self.params, self.now, cardinality)
         metric_aggs = [a for a in node.subs if is_metric(a)]
         exact_only = cardinality is CardinalityMode.EXACT
@@ -259,10 +347,11 @@ class Planner:
         condition = frame.condition()
         if condition is not None:
             select = select.where(condition)
-        if frame.keys:
-            select = select.group_by(*frame.key_exprs())
+        grouping = [e for e in frame.key_exprs() if not isinstance(e, exp.Literal)]
+        if grouping:  # a constant key (a single filter) would read as a column position
+            select = select.group_by(*grouping)
         spec = node.spec
-        partition = [e.copy() for _, e in parents]
+        partition = [e.copy() for _, e in parents if not isinstance(e, exp.Literal)]
         if isinstance(spec, b.Terms):
             select = self._rank_terms(select, node, spec, own[0][1], partition, compiler, metric_aggs, lean)
         elif isinstance(spec, b.Composite):
@@ -275,7 +364,7 @@ class Planner:
                 select = select.having(exp.GTE(this=count.copy(), expression=exp.Literal.number(minimum)))
             if frame.keys:
                 select = select.order_by(*[col(a) for a, _ in frame.keys]).limit(self.limits.max_buckets + 1)
-        if parents and isinstance(spec, b.Terms) and not lean:
+        if partition and isinstance(spec, b.Terms) and not lean:
             select = select.order_by(*[col(a) for a, _ in parents], col(RANK)).limit(
                 self.limits.max_buckets + 1
             )
@@ -355,51 +444,8 @@ class Planner:
     # -- top hits --------------------------------------------------------------------------
 
     def _top_hits(self, agg: Agg, path: tuple[Agg, ...]) -> None:
-        spec = agg.spec
-        assert isinstance(spec, m.TopHits)
-        frame, _, ctes = self._frame(path)
-        if frame.scope.nested_path is not None:
-            raise BadRequest(
-                f"[top_hits] aggregation [{agg.name}] is not supported inside a nested aggregation"
-            )
-        columns = source_columns(self.mapping, spec.source)
-        order: list[exp.Ordered] = []
-        sort: list[tuple[str, str]] = []
-        for i, key in enumerate(spec.sort):
-            if key.field in ("_score", "_doc"):
-                continue
-            f = self.mapping.get(key.field)
-            if key.field != ID_FIELD and (f is None or f.type in _UNSORTABLE or f.array):
-                raise BadRequest(f"[top_hits] aggregation [{agg.name}] cannot sort on field [{key.field}]")
-            order.append(exp.Ordered(this=col(key.field), desc=key.descending, nulls_first=key.missing_first))
-            sort.append((key.field, f"s{i}"))
-        order.append(exp.Ordered(this=col(ID_FIELD), desc=False, nulls_first=False))
-        selects: list[exp.Expr] = frame.key_projections()
-        selects += [col(c) for c in dict.fromkeys([ID_FIELD, *columns])]
-        selects += [exp.alias_(col(fname), alias, quoted=True) for fname, alias in sort]
-        select = exp.select(*selects).from_(frame.source.copy())
-        condition = frame.condition()
-        if condition is not None:
-            select = select.where(condition)
-        parents = [e for _, e in frame.keys]
-        if parents:
-            rank = exp.Window(
-                this=exp.RowNumber(),
-                partition_by=[p.copy() for p in parents],
-                order=exp.Order(expressions=order),
-            )
-            select = select.select(exp.alias_(rank, RANK, quoted=True)).qualify(
-                exp.and_(
-                    exp.GT(this=rank.copy(), expression=exp.Literal.number(spec.offset)),
-                    exp.LTE(this=rank.copy(), expression=exp.Literal.number(spec.offset + spec.size)),
-                )
-            )
-            select = select.order_by(*[col(a) for a, _ in frame.keys], col(RANK))
-            select = select.limit((self.limits.max_buckets + 1) * max(spec.size, 1))
-        else:
-            select = select.order_by(*order).limit(spec.size)
-            if spec.offset:
-                select = select.offset(spec.offset)
+        frame, _, ctes = self._frame(path, inside_last=True)
+        select, columns, sort = top_hits_select(agg, frame, self.mapping, self.limits.max_buckets)
         for name, cte in ctes.items():
             select = select.with_(name, as_=cte.copy())
         index = self._add(Statement(select))
@@ -407,6 +453,45 @@ class Planner:
 
 
 _SINGLE = (b.Filter, b.Missing, b.Global, b.Nested, b.ReverseNested)
+
+
+def _chosen(frame: Frame, cte: str, nullable: dict[str, exp.Expr]) -> exp.Expr:
+    """``(keys) IN (SELECT keys FROM cte)``: the rows inside the buckets a parent selected.
+
+    A key that may be NULL (a composite ``missing_bucket``) takes part as the NULL-free
+    pair ``(key IS NULL, COALESCE(key, default))``, because ``IN`` never matches NULL.
+    """
+    targets: list[exp.Expr] = []
+    columns: list[exp.Expr] = []
+    for alias, expr in frame.keys:
+        default = nullable.get(alias)
+        if default is None:
+            targets.append(expr.copy())
+            columns.append(col(alias))
+            continue
+        for value, side in ((expr, targets), (col(alias), columns)):
+            side.append(exp.Is(this=value.copy(), expression=exp.Null()))
+            side.append(exp.Coalesce(this=value.copy(), expressions=[default.copy()]))
+    chosen = exp.select(*columns).from_(exp.table_(cte))
+    target = targets[0] if len(targets) == 1 else exp.Tuple(expressions=targets)
+    return exp.In(this=target, query=chosen.subquery())
+
+
+def _missing_keys(agg: Agg, alias: str, info: object) -> dict[str, exp.Expr]:
+    """Key columns of ``agg`` that can be NULL, with a non-NULL stand-in of their type."""
+    if not isinstance(agg.spec, b.Composite) or not isinstance(info, CompositeKeys):
+        return {}
+    out: dict[str, exp.Expr] = {}
+    for i, (src, f) in enumerate(zip(agg.spec.sources, info.info.fields, strict=True)):
+        if not src.missing_bucket:
+            continue
+        if src.kind == "terms" and f.type is FieldType.KEYWORD:
+            out[f"{alias}_{i}"] = exp.Literal.string("")
+        elif src.kind == "terms" and f.type is FieldType.BOOLEAN:
+            out[f"{alias}_{i}"] = exp.false()
+        else:
+            out[f"{alias}_{i}"] = exp.Literal.number(0)
+    return out
 
 
 def plan_aggs(

@@ -1,0 +1,3 @@
+-- statement 0
+SELECT "k" AS "k0_0", CAST(FLOOR(toUnixTimestamp64Milli("when") / 86400000) * 86400000 AS Nullable(Int64)) AS "k0_1", COUNT(*) AS "doc_count" FROM "docs" WHERE NOT ("k" IS NULL) AND NOT ("when" IS NULL) AND ("k" > {p0:String} OR ("k" = {p0:String} AND CAST(FLOOR(toUnixTimestamp64Milli("when") / 86400000) * 86400000 AS Nullable(Int64)) > {p1:Int64})) GROUP BY "k", CAST(FLOOR(toUnixTimestamp64Milli("when") / 86400000) * 86400000 AS Nullable(Int64)) ORDER BY "k" ASC NULLS FIRST, CAST(FLOOR(toUnixTimestamp64Milli("when") / 86400000) * 86400000 AS Nullable(Int64)) ASC NULLS FIRST LIMIT 2;
+-- params: {"p0":"a","p1":1767225600000}
