@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 
 from aggregata.api.deps import ServicesDep, blocking, json_body
 from aggregata.insights.funnels import FunnelService
+from aggregata.insights.retention import RetentionService
 
 router = APIRouter(prefix="/v1/insights", tags=["insights"])
 # Quick looks at any collection live under the collection's path.
@@ -119,3 +120,29 @@ async def funnels(request: Request, services: ServicesDep) -> dict[str, Any]:
     `to_step`, `bins`) or `trends` (conversion per `interval` of entry)."""
     funnel = FunnelService(services.insights.engine, clock=services.insights.clock)
     return await blocking(funnel.funnel, await json_body(request))
+
+
+RETENTION_EXAMPLE = {
+    "collection": "events",
+    "start_event": {"event": "signup"},
+    "return_event": {"event": "pageview"},
+    "period": "week",
+    "periods": 6,
+    "retention_type": "first_time",
+    "date_from": "-5w",
+    "timezone": "UTC",
+}
+
+
+@router.post(
+    "/retention",
+    summary="Retention: cohorts by start period, and who came back n periods later",
+    openapi_extra=_body(RETENTION_EXAMPLE),
+)
+async def retention(request: Request, services: ServicesDep) -> dict[str, Any]:
+    """Cohorts of actors by the `period` (`day`, `week`, `month`) of their `start_event`
+    (`first_time`: first ever; `recurring`: every period they did it), and per cohort how
+    many did the `return_event` 0…`periods`-1 periods later; `overall` is the size-weighted
+    curve; `breakdown` by a property of the start event."""
+    service = RetentionService(services.insights.engine, clock=services.insights.clock)
+    return await blocking(service.retention, await json_body(request))

@@ -1,8 +1,9 @@
 """Funnels: how many actors go through a sequence of steps, and how fast.
 
-``models`` (the request), ``plan`` (resolved against the collection), ``sql`` (the
-per-actor list query, linear in the number of steps), ``views`` (steps, time to convert,
-trends), ``service`` (runs it). Semantics: ``docs/insights.md``, section "Funnels".
+``models`` (the request), ``plan`` (resolved against the collection), ``layers`` (a chain
+of CTEs and tree helpers), ``sql`` (the per-actor list query, linear in events and steps),
+``views`` (steps, time to convert, trends), ``service`` (runs it). Semantics:
+``docs/insights.md``, section "Funnels".
 """
 
 from aggregata.insights.funnels.models import FunnelRequest

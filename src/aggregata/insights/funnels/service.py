@@ -10,9 +10,9 @@ from typing import Any
 
 from aggregata.insights.common import event_schema
 from aggregata.insights.funnels import views
+from aggregata.insights.funnels.layers import Compiled
 from aggregata.insights.funnels.models import FunnelRequest
 from aggregata.insights.funnels.plan import FunnelPlan, plan_funnel
-from aggregata.insights.funnels.sql import Compiled
 from aggregata.insights.plan import validate
 from aggregata.storage.engine import Engine
 

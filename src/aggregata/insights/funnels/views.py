@@ -12,9 +12,11 @@ from typing import Any
 
 from sqlglot import exp
 
+from aggregata.insights.funnels.layers import ONE, ZERO, Compiled, Layers, case_when, zip_map
 from aggregata.insights.funnels.plan import FunnelPlan
-from aggregata.insights.funnels.sql import ONE, ZERO, Compiled, FunnelSQL, Layers, case_when, zip_map
-from aggregata.sql.dialects import ListDistinct, ListUnnest, QuantileCont, TupleGet, TupleOf
+from aggregata.insights.funnels.sql import FunnelSQL
+from aggregata.sql.dialects import QuantileCont
+from aggregata.sql.lists import ListDistinct, ListUnnest, TupleGet, TupleOf
 from aggregata.sql.query import col
 
 Row = dict[str, Any]
@@ -42,7 +44,7 @@ def steps_query(plan: FunnelPlan) -> Compiled:
             cols.append(exp.alias_(exp.Avg(this=col(f"_d{k}")), f"avg{k}", quoted=True))
             median = QuantileCont(this=col(f"_d{k}"), quantile=exp.Literal.number(0.5))
             cols.append(exp.alias_(median, f"med{k}", quoted=True))
-    select = exp.select(*cols).from_(layers.tree.subquery("_actors", copy=False), copy=False)
+    select = exp.select(*cols).from_(layers.source, copy=False)
     if plan.breakdown is not None:
         grouping = exp.Anonymous(this="GROUPING", expressions=[col("_bd")])
         select = select.select(
@@ -56,7 +58,7 @@ def steps_query(plan: FunnelPlan) -> Compiled:
             copy=False,
         )
         select = select.limit(plan.req.breakdown_limit + 2, copy=False)  # the total, the values, one more
-    return Compiled(select, plan.params.values)
+    return Compiled(layers.finish(select), plan.params.values)
 
 
 def _steps(plan: FunnelPlan, row: Row | None) -> list[dict[str, Any]]:
@@ -116,7 +118,7 @@ def time_to_convert_query(plan: FunnelPlan) -> Compiled:
         exp.alias_(exp.Window(this=exp.Min(this=dt.copy())), "_lo", quoted=True),
         exp.alias_(exp.Window(this=exp.Max(this=dt.copy())), "_hi", quoted=True),
     )
-    bounds = bounds.from_(layers.tree.subquery("_actors", copy=False), copy=False).where(
+    bounds = bounds.from_(layers.source, copy=False).where(
         exp.Not(this=exp.Is(this=dt.copy(), expression=exp.Null()))
     )
     bins = exp.Literal.number(plan.req.bins)
@@ -140,7 +142,7 @@ def time_to_convert_query(plan: FunnelPlan) -> Compiled:
         .group_by(col("_bin"), copy=False)
         .order_by(col("_bin"), copy=False)
     )
-    return Compiled(final, plan.params.values)
+    return Compiled(layers.finish(final), plan.params.values)
 
 
 def time_to_convert_response(plan: FunnelPlan, rows: list[Row]) -> dict[str, Any]:
@@ -175,7 +177,7 @@ def trends_query(plan: FunnelPlan) -> Compiled:
     pairs = zip_map(TupleOf(expressions=[exp.column("u"), exp.column("l")]), {"u": "_ub", "l": "_lf"})
     layers.add({"_pairs": ListDistinct(this=pairs)})
     rows = exp.select(col("_a"), exp.alias_(ListUnnest(this=col("_pairs")), "_p", quoted=True))
-    rows = rows.from_(layers.tree.subquery("_actors", copy=False), copy=False)
+    rows = rows.from_(layers.source, copy=False)
     fields = exp.select(
         col("_a"),
         exp.alias_(TupleGet(this=col("_p"), index=ONE), "_bk", quoted=True),
@@ -197,7 +199,7 @@ def trends_query(plan: FunnelPlan) -> Compiled:
         exp.alias_(reached(plan.req.to_index), "converted", quoted=True),
     )
     final = final.from_(best.subquery("_best", copy=False), copy=False).group_by(col("_bk"), copy=False)
-    return Compiled(final, plan.params.values)
+    return Compiled(layers.finish(final), plan.params.values)
 
 
 def trends_response(plan: FunnelPlan, rows: list[Row]) -> dict[str, Any]:
