@@ -78,7 +78,7 @@ REQUESTS: dict[str, tuple[dict[str, Any], str, str]] = {
     ),
     "cardinality": (
         {"size": 0, "aggs": {"c": {"cardinality": {"field": "distinct_id"}}}},
-        "SELECT approx_count_distinct(distinct_id) FROM events",
+        "SELECT count(DISTINCT distinct_id) FROM events",
         "SELECT uniqCombined(distinct_id) FROM events",
     ),
     "filtered terms": (

@@ -89,13 +89,12 @@ def _duck_quantiles(gen: Any, e: exp.Expression) -> str:
 
 
 def _duck_distinct(gen: Any, e: exp.Expression) -> str:
-    this = gen.sql(e, "this")
+    """DuckDB counts exactly even where HyperLogLog is allowed: its approx_count_distinct
+    erred by 3.9% at 500k values (benchmarks/aggs.py), beyond Elasticsearch's promise,
+    while COUNT(DISTINCT) took 39 ms against 23 ms on the same 10M rows."""
     if _flag(e, "array"):
-        values = _duck_values(gen, e)
-        if _flag(e, "approx"):
-            return f"LIST_AGGREGATE({values}, 'approx_count_distinct')"
-        return f"LENGTH(LIST_DISTINCT({values}))"
-    return f"APPROX_COUNT_DISTINCT({this})" if _flag(e, "approx") else f"COUNT(DISTINCT {this})"
+        return f"LENGTH(LIST_DISTINCT({_duck_values(gen, e)}))"
+    return f"COUNT(DISTINCT {gen.sql(e, 'this')})"
 
 
 def _duck_mad(gen: Any, e: exp.Expression) -> str:
