@@ -7,7 +7,7 @@ starts a real server and reports median latencies of:
   * a 4-step funnel (7-day window) through the API, beside ClickHouse's ``windowFunnel``
     hand-written on chDB over the same events and a plain ``GROUP BY distinct_id`` count
     on DuckDB; and the funnel at 2, 5, 10 and 20 steps (cost should grow ~linearly);
-  * weekly retention over 12 periods through the API, beside chDB's ``retention``;
+  * weekly retention over 12 periods through the API, beside the same query hand-written on chDB;
   * a daily trend broken down by country, and DAU over 90 days, each from raw events and
     from rollups (``use_rollups: false`` forces raw);
   * how long an ingested event takes to show in trends through both paths.
@@ -84,12 +84,12 @@ def funnel_body(steps: int, date_from: str) -> dict[str, Any]:
 
 def chdb_funnel(steps: int, since: datetime) -> str:
     names = [STEP_EVENTS[i % len(STEP_EVENTS)] for i in range(steps)]
-    conds = ", ".join(f"event = '{e}'" for e in names)
+    conds = ", ".join(f"ifNull(event = '{e}', 0)" for e in names)  # non-Nullable: > 8 arguments
     events = ", ".join(f"'{e}'" for e in dict.fromkeys(names))
     lo, hi = since.strftime("%Y-%m-%d %H:%M:%S"), DEFAULT_END.strftime("%Y-%m-%d %H:%M:%S")
     return (
         "SELECT level, count() FROM (SELECT distinct_id,"
-        f" windowFunnel(604800)(toDateTime(`timestamp`), {conds}) AS level FROM events"
+        f" windowFunnel(604800)(toDateTime(assumeNotNull(`timestamp`)), {conds}) AS level FROM events"
         f" WHERE event IN ({events}) AND `timestamp` >= toDateTime64('{lo}', 6, 'UTC')"
         f" AND `timestamp` < toDateTime64('{hi}', 6, 'UTC') + INTERVAL 7 DAY GROUP BY distinct_id)"
         " GROUP BY level ORDER BY level"
@@ -97,18 +97,17 @@ def chdb_funnel(steps: int, since: datetime) -> str:
 
 
 def chdb_retention(since: datetime) -> str:
-    weeks = ", ".join(
-        f"event = 'pageview' AND toMonday(`timestamp`) = toMonday(first_week) + INTERVAL {k} WEEK"
-        for k in range(12)
-    )
+    """Weekly first-time retention, 12 periods, hand-written for ClickHouse.
+
+    (Its ``retention()`` aggregate refuses more than 8 conditions over Nullable columns.)
+    """
     lo = since.strftime("%Y-%m-%d %H:%M:%S")
     return (
-        "SELECT first_week, sum(r[1]), sum(r[2]), sum(r[12]) FROM ("
-        " SELECT distinct_id, first_week,"
-        f" retention(toMonday(`timestamp`) = toMonday(first_week), {weeks}) AS r"
-        " FROM events JOIN (SELECT distinct_id, min(`timestamp`) AS first_week FROM events"
+        "SELECT first_week, dateDiff('week', first_week, toMonday(`timestamp`)) AS k, uniqExact(distinct_id)"
+        " FROM events JOIN (SELECT distinct_id, toMonday(min(`timestamp`)) AS first_week FROM events"
         f" WHERE event = 'signup' AND `timestamp` >= toDateTime64('{lo}', 6, 'UTC') GROUP BY distinct_id) s"
-        " USING distinct_id GROUP BY distinct_id, first_week) GROUP BY first_week ORDER BY first_week"
+        " USING distinct_id WHERE event = 'pageview' AND k BETWEEN 0 AND 11"
+        " GROUP BY first_week, k ORDER BY first_week, k"
     )
 
 
@@ -248,7 +247,7 @@ def main() -> None:
             (
                 "retention weekly x 12 (API)",
                 ms,
-                f"chDB retention {ch_retention:.0f} ms ({ms / ch_retention:.2f}x)",
+                f"chDB hand-written {ch_retention:.0f} ms ({ms / ch_retention:.2f}x)",
             )
         )
         trend = {
