@@ -90,6 +90,7 @@ SOURCES = [
     ({"series": [{"math": "unique_actors"}], "display": "cumulative"}, "raw"),
     ({"series": [{"math": "total"}], "display": "cumulative"}, "rollup:day"),
     ({"series": [{"math": "mau"}, {"math": "total"}], "compare_to_previous": True}, "rollup:day"),
+    ({"use_rollups": False}, "raw"),
 ]
 
 
