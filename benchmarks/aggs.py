@@ -13,19 +13,14 @@ and above ``precision_threshold``.
 from __future__ import annotations
 
 import argparse
-import os
-import socket
-import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pandas as pd
+from insights import Server, median_ms
 from insights import load as load_events  # the same cached dataset as benchmarks/insights.py
 
 from aggregata.search.service import SearchService
@@ -136,46 +131,15 @@ def pandas_impl(df: pd.DataFrame) -> dict[str, Callable[[], Any]]:
     }
 
 
-def median_ms(fn: Callable[[], Any], runs: int) -> float:
-    fn()  # warm up
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
-
-
 def http_medians(directory: Path, runs: int) -> dict[str, float]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "AGGREGATA_DATA_DIR": str(directory)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "aggregata.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server = Server(directory)
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        with httpx.Client(base_url=base, timeout=300) as client:
-
-            def call(body: dict[str, Any]) -> Any:
-                r = client.post("/v1/collections/events/_search", json=body)
-                r.raise_for_status()
-                return r.json()
-
-            return {name: median_ms(lambda b=body: call(b), runs) for name, (body, _, _) in REQUESTS.items()}
+        return {
+            name: median_ms(lambda b=body: server.post("/v1/collections/events/_search", b), runs)
+            for name, (body, _, _) in REQUESTS.items()
+        }
     finally:
-        server.terminate()
-        server.wait(60)
+        server.close()
 
 
 def main() -> None:
