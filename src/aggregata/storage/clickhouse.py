@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 from chdb import session as chdb_session
 from sqlglot import exp
 
-from aggregata.errors import BadRequest, CollectionNotFound, Conflict, QueryTimeout
+from aggregata.errors import BadRequest, QueryTimeout
 from aggregata.model.arrow import to_arrow
 from aggregata.model.documents import Batch
 from aggregata.model.mapping import ID_FIELD, Mapping
@@ -50,11 +50,11 @@ from aggregata.sql.dialects import AggregataClickHouse, render
 from aggregata.storage.engine import (
     DOCUMENTS,
     Collection,
+    CollectionCache,
     Prepare,
     Transaction,
     WriteListener,
     WriteResult,
-    validate_collection_name,
 )
 
 CATALOG_TABLE = "_aggregata_catalog"
@@ -196,7 +196,7 @@ class _Tx:
         return _reshape_table(table, AggregataClickHouse.decode_name, null_empty=True)
 
 
-class ClickHouseEngine:
+class ClickHouseEngine(CollectionCache):
     """Storage on ClickHouse via chDB: ``path`` is the data directory (``None``: in memory)."""
 
     dialect = "clickhouse"
@@ -296,15 +296,6 @@ class ClickHouseEngine:
             {k: param_text(v) for k, v in values.items()},
         )
 
-    def list_collections(self) -> list[Collection]:
-        return sorted(self._collections.values(), key=lambda c: c.name)
-
-    def get_collection(self, name: str) -> Collection:
-        coll = self._collections.get(name)
-        if coll is None:
-            raise CollectionNotFound(name)
-        return coll
-
     def create_collection(
         self,
         name: str,
@@ -314,14 +305,10 @@ class ClickHouseEngine:
         settings: dict[str, Any] | None = None,
         exist_ok: bool = False,
     ) -> Collection:
-        validate_collection_name(name)
         with self._lock:
-            existing = self._collections.get(name)
-            if existing is not None:
-                if exist_ok:
-                    return existing
-                raise Conflict(f"collection [{name}] already exists")
-            coll = Collection(name, kind, mapping, settings or {})
+            coll, new = self._new_collection(name, mapping, kind, settings, exist_ok)
+            if not new:
+                return coll
             self._writer.run(self.render(ddl.create_table(name, mapping, self.dialect)))
             self._save_catalog(coll)
             self._collections[name] = coll

@@ -23,7 +23,7 @@ import orjson
 import pyarrow as pa
 from sqlglot import exp
 
-from aggregata.errors import BadRequest, CollectionNotFound, Conflict, QueryTimeout
+from aggregata.errors import BadRequest, QueryTimeout
 from aggregata.model.arrow import to_arrow
 from aggregata.model.documents import Batch
 from aggregata.model.mapping import ID_FIELD, Mapping
@@ -32,11 +32,11 @@ from aggregata.sql.dialects import render
 from aggregata.storage.engine import (
     DOCUMENTS,
     Collection,
+    CollectionCache,
     Prepare,
     Transaction,
     WriteListener,
     WriteResult,
-    validate_collection_name,
 )
 
 CATALOG_TABLE = "_aggregata_catalog"
@@ -77,7 +77,7 @@ class _Tx:
         return rel.to_arrow_table() if rel is not None else pa.table({})
 
 
-class DuckDBEngine:
+class DuckDBEngine(CollectionCache):
     """Storage on an embedded DuckDB database (``path=None`` keeps it in memory)."""
 
     dialect = "duckdb"
@@ -144,15 +144,6 @@ class DuckDBEngine:
             },
         )
 
-    def list_collections(self) -> list[Collection]:
-        return sorted(self._collections.values(), key=lambda c: c.name)
-
-    def get_collection(self, name: str) -> Collection:
-        coll = self._collections.get(name)
-        if coll is None:
-            raise CollectionNotFound(name)
-        return coll
-
     def create_collection(
         self,
         name: str,
@@ -162,14 +153,10 @@ class DuckDBEngine:
         settings: dict[str, Any] | None = None,
         exist_ok: bool = False,
     ) -> Collection:
-        validate_collection_name(name)
         with self._catalog_lock:
-            existing = self._collections.get(name)
-            if existing is not None:
-                if exist_ok:
-                    return existing
-                raise Conflict(f"collection [{name}] already exists")
-            coll = Collection(name, kind, mapping, settings or {})
+            coll, new = self._new_collection(name, mapping, kind, settings, exist_ok)
+            if not new:
+                return coll
             cur = self._db.cursor()
             cur.execute("BEGIN")
             try:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 from sqlglot import exp
 
-from aggregata.errors import BadRequest
+from aggregata.errors import BadRequest, CollectionNotFound, Conflict
 from aggregata.model.documents import Batch
 from aggregata.model.mapping import Mapping
 
@@ -63,6 +63,40 @@ class WriteResult:
     batch: Batch
     overwritten_ids: list[str] = field(default_factory=list)
     deleted_ids: list[str] = field(default_factory=list)
+
+
+class CollectionCache:
+    """The in-memory view of the catalog that every engine keeps (its table holds the truth).
+
+    Engines load ``_collections`` at start and update it only after a catalog change is
+    stored, so reads never see a collection the database does not have.
+    """
+
+    _collections: dict[str, Collection]
+
+    def list_collections(self) -> list[Collection]:
+        return sorted(self._collections.values(), key=lambda c: c.name)
+
+    def get_collection(self, name: str) -> Collection:
+        coll = self._collections.get(name)
+        if coll is None:
+            raise CollectionNotFound(name)
+        return coll
+
+    def _new_collection(
+        self, name: str, mapping: Mapping, kind: str, settings: dict[str, Any] | None, exist_ok: bool
+    ) -> tuple[Collection, bool]:
+        """The collection to create (``True``), or the existing one when ``exist_ok`` (``False``).
+
+        Callers hold their catalog lock around this and the DDL that follows.
+        """
+        validate_collection_name(name)
+        existing = self._collections.get(name)
+        if existing is not None:
+            if exist_ok:
+                return existing, False
+            raise Conflict(f"collection [{name}] already exists")
+        return Collection(name, kind, mapping, settings or {}), True
 
 
 class Engine(Protocol):
