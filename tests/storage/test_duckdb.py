@@ -4,12 +4,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from sqlglot import exp
 
 from aggregata.errors import CollectionNotFound, Conflict
 from aggregata.ingest.service import IngestService
 from aggregata.model.mapping import FieldType, Mapping
 from aggregata.storage.duckdb import DuckDBEngine
-from aggregata.storage.engine import Engine
+from aggregata.storage.engine import Collection, Engine, Transaction
 
 
 def test_create_write_count_and_reopen(tmp_path: Path) -> None:
@@ -125,3 +126,46 @@ def test_long_column_widens_to_double_across_batches(backend: Engine) -> None:
     assert engine.get_collection("c").mapping.resolve("amount").type is FieldType.DOUBLE
     rows = engine.query_sql('SELECT "_id", amount FROM "c" ORDER BY 1').to_pylist()
     assert rows == [{"_id": "1", "amount": 30.0}, {"_id": "2", "amount": 29.9}]
+
+
+class _FailOnce:
+    """A write listener whose first commit fails: the rows of that write roll back."""
+
+    def __init__(self) -> None:
+        self.failed = False
+
+    def inserted(self, tx: Transaction, coll: Collection, rows: exp.Expr, columns: list[str]) -> None:
+        pass
+
+    def removing(self, tx: Transaction, coll: Collection, rows: exp.Expr) -> None:
+        pass
+
+    def committing(self, tx: Transaction) -> None:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("listener failed")
+
+    def dropped(self, tx: Transaction, name: str) -> None:
+        pass
+
+
+def test_ids_stay_unique_across_reopen_delete_and_failed_writes(tmp_path: Path) -> None:
+    """The id index is rebuilt on open, tolerates deleted ids, and forgets rolled-back rows."""
+    path = tmp_path / "db.duckdb"
+    engine = DuckDBEngine(path)
+    IngestService(engine).ingest("c", [{"_id": str(i), "v": i} for i in range(10)])
+    engine.close()
+    engine = DuckDBEngine(path)
+    ingest = IngestService(engine)
+    again = ingest.ingest("c", [{"_id": "3", "v": 3}, {"_id": "10", "v": 10}])
+    assert (again.stored, again.duplicates) == (1, 1)
+    ingest.ingest("c", [], delete=["4"])
+    back = ingest.ingest("c", [{"_id": "4", "v": 44}, {"_id": "5", "v": 5}])
+    assert (back.stored, back.duplicates) == (1, 1)
+    engine.add_listener(_FailOnce())
+    with pytest.raises(RuntimeError):
+        ingest.ingest("c", [{"_id": "11", "v": 11}])
+    retried = ingest.ingest("c", [{"_id": "11", "v": 11}, {"_id": "12", "v": 12}])
+    assert (retried.stored, retried.duplicates) == (2, 0)
+    assert engine.count("c") == 13
+    engine.close()

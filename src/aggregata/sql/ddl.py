@@ -41,8 +41,9 @@ _TABLE_PROPERTIES: dict[str, Callable[[], exp.Properties]] = {"clickhouse": _mer
 
 
 def create_table(name: str, mapping: Mapping, dialect: str) -> exp.Create:
+    """A collection's table. No primary key: engines keep ids unique themselves, cheaper
+    than an index the database maintains on every append (see ``storage.ids``)."""
     cols = column_defs(mapping, dialect)
-    cols[0].set("constraints", [exp.ColumnConstraint(kind=exp.PrimaryKeyColumnConstraint())])
     schema = exp.Schema(this=table(name), expressions=cols)
     properties = _TABLE_PROPERTIES.get(dialect)
     return exp.Create(this=schema, kind="TABLE", properties=properties() if properties else None)
@@ -152,11 +153,8 @@ def _retype_by_copy(name: str, have: Field, target: Field, dialect: str) -> list
 _RETYPE: dict[str, Callable[[str, Field, Field, str], list[exp.Expr]]] = {"clickhouse": _retype_by_copy}
 
 
-def insert_ignore(name: str, source: str, columns: list[str]) -> exp.Insert:
-    """Append rows whose ``_id`` is new; RETURNING tells which ones were stored."""
+def insert(name: str, source: exp.Identifier, columns: list[str]) -> exp.Insert:
+    """Append every row of ``source`` (an Arrow table registered with the engine)."""
     idents = [exp.to_identifier(c, quoted=True) for c in columns]
-    select = exp.select(*[exp.column(c, quoted=True) for c in columns]).from_(exp.to_identifier(source))
-    insert = exp.insert(select, table(name), columns=idents)
-    insert.set("alternative", "IGNORE")
-    insert.set("returning", exp.Returning(expressions=[exp.column(ID_FIELD, quoted=True)]))
-    return insert
+    select = exp.select(*[exp.column(c, quoted=True) for c in columns]).from_(source.copy())
+    return exp.insert(select, table(name), columns=idents)

@@ -3,8 +3,11 @@
 Writes go through a single writer thread that groups whatever requests are waiting into
 one transaction (group commit): a request's future resolves only after DuckDB has
 committed (and synced its write-ahead log), so an HTTP 2xx means the data is on disk,
-while concurrent requests share the cost of a commit. Reads run on per-thread cursors
-and are interrupted when they exceed the query timeout.
+while concurrent requests share the cost of a commit. Ids already stored are found with
+an in-memory ``IdIndex`` of id hashes (rebuilt from the table when a collection is first
+written after opening) instead of a primary key: DuckDB's ART index cost more than the
+append itself. Reads run on per-thread cursors and are interrupted when they exceed the
+query timeout.
 """
 
 from __future__ import annotations
@@ -12,13 +15,16 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
 import orjson
 import pyarrow as pa
 from sqlglot import exp
@@ -38,6 +44,7 @@ from aggregata.storage.engine import (
     WriteListener,
     WriteResult,
 )
+from aggregata.storage.ids import Hashes, IdIndex
 
 CATALOG_TABLE = "_aggregata_catalog"
 T = TypeVar("T")
@@ -111,6 +118,7 @@ class DuckDBEngine(CollectionCache):
         self._queue: queue.Queue[_WriteRequest | _Work | None] = queue.Queue()
         self._listeners: list[WriteListener] = []
         self._tx: _Tx | None = None
+        self._ids: dict[str, IdIndex] = {}
         self._sources = itertools.count()
         self._writer = threading.Thread(target=self._write_loop, name="aggregata-writer", daemon=True)
         self._writer.start()
@@ -180,6 +188,7 @@ class DuckDBEngine(CollectionCache):
                 listener.dropped(_Tx(cur, {}), name)
             cur.execute("COMMIT")
             del self._collections[name]
+            self._ids.pop(name, None)
 
     def update_settings(self, name: str, settings: dict[str, Any]) -> Collection:
         with self._catalog_lock:
@@ -288,6 +297,8 @@ class DuckDBEngine(CollectionCache):
             cur.execute("COMMIT")
         except Exception as exc:
             cur.execute("ROLLBACK")
+            for request in group:  # they may hold hashes of rows that were not committed
+                self._ids.pop(request.name, None)
             if len(group) == 1:
                 group[0].future.set_exception(exc)
             else:
@@ -388,56 +399,82 @@ class DuckDBEngine(CollectionCache):
         return out
 
     def _delete(self, cur: duckdb.DuckDBPyConnection, name: str, ids: Iterable[str]) -> list[str]:
-        """Delete documents by id; the ids that were stored. Ids arrive as an Arrow table."""
+        """Delete documents by id; the ids that were stored."""
         wanted = list(ids)
         if not wanted:
             return []
-        source = f"__ids_{next(self._sources)}"
-        cur.register(source, pa.table({ID_FIELD: pa.array(wanted, type=pa.string())}))
-        try:
-            id_col = exp.column(ID_FIELD, quoted=True)
-            matches = id_col.isin(query=exp.select(id_col.copy()).from_(exp.to_identifier(source)))
+        with self._registered(cur, pa.table({ID_FIELD: pa.array(wanted, type=pa.string())})) as source:
+            matches = self._id_in(source)
             if self._listeners and self._tx is not None:
                 doomed = exp.select("*").from_(ddl.table(name)).where(matches.copy()).subquery("removed")
                 for listener in self._listeners:
                     listener.removing(self._tx, self._tx.pending[name], doomed)
             statement = exp.delete(ddl.table(name), where=matches)
-            statement.set("returning", exp.Returning(expressions=[id_col.copy()]))
+            statement.set("returning", exp.Returning(expressions=[exp.column(ID_FIELD, quoted=True)]))
             return [row[0] for row in cur.sql(self.render(statement)).fetchall()]
+
+    @contextmanager
+    def _registered(self, cur: duckdb.DuckDBPyConnection, data: pa.Table) -> Iterator[exp.Identifier]:
+        """``data`` visible to ``cur`` under a fresh name while the block runs."""
+        source = f"__arrow_{next(self._sources)}"
+        cur.register(source, data)
+        try:
+            yield exp.to_identifier(source)
         finally:
             cur.unregister(source)
+
+    @staticmethod
+    def _id_in(source: exp.Identifier) -> exp.Expr:
+        id_col = exp.column(ID_FIELD, quoted=True)
+        return id_col.isin(query=exp.select(id_col.copy()).from_(source.copy()))
+
+    def _hashes(self, cur: duckdb.DuckDBPyConnection, source: exp.Expr) -> Hashes:
+        tree = exp.select(exp.func("hash", exp.column(ID_FIELD, quoted=True))).from_(source)
+        hashes: Hashes = cur.sql(self.render(tree)).to_arrow_table().column(0).to_numpy()
+        return hashes
+
+    def _index(self, cur: duckdb.DuckDBPyConnection, name: str) -> IdIndex:
+        index = self._ids.get(name)
+        if index is None:
+            index = self._ids[name] = IdIndex(self._hashes(cur, ddl.table(name)))
+        return index
 
     def _insert(self, cur: duckdb.DuckDBPyConnection, name: str, tables: list[pa.Table]) -> set[str]:
+        """Append the rows whose id is not stored yet (ids are unique within ``tables``)."""
         data = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
-        source = f"__batch_{next(self._sources)}"
-        cur.register(source, data)
-        try:
-            statement = ddl.insert_ignore(name, source, data.column_names)
-            stored = {row[0] for row in cur.sql(self.render(statement)).fetchall()}
-            if self._listeners and self._tx is not None and stored:
-                self._notify_inserted(cur, self._tx.pending[name], data, stored)
-            return stored
-        finally:
-            cur.unregister(source)
+        index = self._index(cur, name)
+        with self._registered(cur, data) as source:
+            hashes = self._hashes(cur, source)
+        maybe = index.maybe_contains(hashes)
+        if maybe.any():
+            data, hashes = self._drop_stored(cur, name, data, hashes, maybe)
+        if not data.num_rows:
+            return set()
+        with self._registered(cur, data) as source:
+            cur.execute(self.render(ddl.insert(name, source, data.column_names)))
+            index.add(hashes)
+            if self._listeners and self._tx is not None:
+                for listener in self._listeners:
+                    listener.inserted(self._tx, self._tx.pending[name], source, data.column_names)
+        return set(data.column(ID_FIELD).to_pylist())
 
-    def _notify_inserted(
-        self, cur: duckdb.DuckDBPyConnection, coll: Collection, data: pa.Table, stored: set[str]
-    ) -> None:
-        """Show listeners exactly the rows stored: duplicates (and repeated ids) left out."""
-        if len(stored) != data.num_rows:
-            left, keep = set(stored), []
-            for doc_id in data.column(ID_FIELD).to_pylist():
-                keep.append(doc_id in left)
-                left.discard(doc_id)
-            data = data.filter(pa.array(keep))
-        source = f"__stored_{next(self._sources)}"
-        cur.register(source, data)
-        try:
-            for listener in self._listeners:
-                assert self._tx is not None
-                listener.inserted(self._tx, coll, exp.to_identifier(source), data.column_names)
-        finally:
-            cur.unregister(source)
+    def _drop_stored(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        name: str,
+        data: pa.Table,
+        hashes: Hashes,
+        maybe: npt.NDArray[np.bool_],
+    ) -> tuple[pa.Table, Hashes]:
+        """Leave out the rows whose id the table holds (checked exactly: hashes can collide)."""
+        candidates = data.column(ID_FIELD).filter(pa.array(maybe))
+        with self._registered(cur, pa.table({ID_FIELD: candidates})) as source:
+            found = exp.select(exp.column(ID_FIELD, quoted=True)).from_(ddl.table(name))
+            stored = {row[0] for row in cur.sql(self.render(found.where(self._id_in(source)))).fetchall()}
+        if not stored:
+            return data, hashes
+        keep = np.array([x not in stored for x in data.column(ID_FIELD).to_pylist()], dtype=np.bool_)
+        return data.filter(pa.array(keep)), hashes[keep]
 
     # -- reads -----------------------------------------------------------------------------
 

@@ -1,1 +1,1 @@
-CREATE TABLE "docs" ("_id" String PRIMARY KEY, "k" Nullable(String), "n" Nullable(Int64), "x" Nullable(Float64), "flag" Nullable(Bool), "when" Nullable(DateTime64(6, 'UTC')), "tags" Array(String), "user:country" Nullable(String), "user:age" Nullable(Int64)) ENGINE=MergeTree ORDER BY "_id";
+CREATE TABLE "docs" ("_id" String, "k" Nullable(String), "n" Nullable(Int64), "x" Nullable(Float64), "flag" Nullable(Bool), "when" Nullable(DateTime64(6, 'UTC')), "tags" Array(String), "user:country" Nullable(String), "user:age" Nullable(Int64)) ENGINE=MergeTree ORDER BY "_id";
