@@ -148,6 +148,12 @@ class _FailOnce:
     def dropped(self, tx: Transaction, name: str) -> None:
         pass
 
+    def committed(self, tx: Transaction) -> None:
+        pass
+
+    def due(self, idle: bool) -> None:
+        return None
+
 
 def test_ids_stay_unique_across_reopen_delete_and_failed_writes(tmp_path: Path) -> None:
     """The id index is rebuilt on open, tolerates deleted ids, and forgets rolled-back rows."""

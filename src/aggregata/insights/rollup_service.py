@@ -1,7 +1,11 @@
 """Rollup maintenance and access: the write listener, the catalog, refreshes.
 
-``RollupListener`` keeps every event collection's rollups in step with its rows inside
-each write's transaction (see ``insights/rollups.py`` for what they hold).
+``RollupListener`` keeps every event collection's rollups in step with its rows: inside
+each write's transaction it stages the stored rows (one narrow append); when the writer
+is idle, or a second has passed, or enough rows are staged, it folds the stage into the
+rollup tables in a transaction of its own, and now and then compacts them (see
+``insights/rollups.py`` for what they hold; readers see the stage too, so a committed
+event counts at once).
 ``RollupService`` is the IO side the rest of the app uses: it registers the listener with
 the engine, tells the trends planner what a collection's rollups were built with, and
 rebuilds rollups for a time range (``aggregata rollup refresh``).
@@ -9,6 +13,8 @@ rebuilds rollups for a time range (``aggregata rollup refresh``).
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,11 +30,13 @@ from aggregata.insights.rollups import (
     build,
     built_query,
     catalog_ddl,
+    compact,
     day_ceil,
     day_floor,
     day_ranges,
     drop_all,
     floor_ms,
+    fold_stage,
     read_built,
     rebuild,
     spec_for,
@@ -37,21 +45,48 @@ from aggregata.sql.params import Params
 from aggregata.sql.query import col
 from aggregata.storage.engine import Collection, Engine, Transaction, WriteListener
 
+# Fold the stage when it holds this many rows, or its oldest row is this old (seconds).
+FOLD_ROWS = 100_000
+FOLD_AGE_S = 1.0
+# Compact a collection's rollups once folds appended as many rows as compaction last left
+# (at least this many): each row is then rewritten O(1) times on average.
+COMPACT_MIN_ROWS = 1_000_000
+
 
 @dataclass
 class _Pending:
     """What one transaction learned: collections checked, days to rebuild before commit."""
 
-    ready: dict[str, bool] = field(default_factory=dict)
+    ready: dict[str, RollupSpec] = field(default_factory=dict)
     dirty: dict[str, set[int]] = field(default_factory=dict)
     colls: dict[str, Collection] = field(default_factory=dict)
+    staged: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Staged:
+    """A collection's rows staged since its last fold, and appends since its last compaction."""
+
+    spec: RollupSpec
+    rows: int = 0
+    since: float = 0.0
+    appended: int = 0
+    compacted: int = 0
 
 
 class RollupListener:
-    """Keeps rollups in step with writes, inside their transactions (a ``WriteListener``)."""
+    """Keeps rollups in step with writes (a ``WriteListener``); see the module docstring."""
 
-    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.clock = clock
+        self.monotonic = monotonic
+        self._lock = threading.Lock()
+        self._built: dict[str, RollupSpec | None] = {}
+        self._staged: dict[str, _Staged] = {}
 
     def version(self) -> int:
         return epoch_ms(self.clock()) * 1000
@@ -63,16 +98,23 @@ class RollupListener:
         return state
 
     def _ensure(self, tx: Transaction, spec: RollupSpec, coll: Collection) -> bool:
-        """True when the rollups were already current; else build them now (False)."""
+        """True when the rollups were already current; else build them now (False).
+
+        What the catalog says is remembered across transactions (``committed``), so a
+        write does not read it again; ``forget`` drops that after builds done elsewhere.
+        """
         pending = self._pending(tx)
-        if pending.ready.get(spec.collection):
+        name = spec.collection
+        if pending.ready.get(name) == spec:
             return True
-        tx.execute(catalog_ddl(tx.dialect))
-        params = Params()
-        built = read_built(
-            tx.execute(built_query(spec.collection, params), params.values).to_pylist(), spec.collection
-        )
-        pending.ready[spec.collection] = True
+        with self._lock:
+            known = name in self._built
+            built = self._built.get(name)
+        if not known:
+            tx.execute(catalog_ddl(tx.dialect))
+            params = Params()
+            built = read_built(tx.execute(built_query(name, params), params.values).to_pylist(), name)
+        pending.ready[name] = spec
         if built == spec:
             return True
         build(tx, spec, coll, self.version())
@@ -81,7 +123,10 @@ class RollupListener:
     def inserted(self, tx: Transaction, coll: Collection, rows: exp.Expr, columns: list[str]) -> None:
         spec = spec_for(coll)
         if spec is not None and self._ensure(tx, spec, coll):
-            apply(tx, spec, rows, columns)
+            pending = self._pending(tx)
+            # At least 1: an engine that does not report rows written still gets its fold.
+            staged = max(1, apply(tx, spec, rows, columns))
+            pending.staged[coll.name] = pending.staged.get(coll.name, 0) + staged
 
     def removing(self, tx: Transaction, coll: Collection, rows: exp.Expr) -> None:
         spec = spec_for(coll)
@@ -109,6 +154,55 @@ class RollupListener:
     def dropped(self, tx: Transaction, name: str) -> None:
         tx.execute(catalog_ddl(tx.dialect))
         drop_all(tx, name, self.version())
+        self._pending(tx).ready[name] = RollupSpec(name, "", "", "")  # matches no spec
+
+    def committed(self, tx: Transaction) -> None:
+        """Remember what the transaction built, dropped and staged (it is durable now)."""
+        pending = self._pending(tx)
+        now = self.monotonic()
+        with self._lock:
+            for name, spec in pending.ready.items():
+                if not spec.timestamp:  # dropped
+                    self._built[name] = None
+                    self._staged.pop(name, None)
+                    continue
+                self._built[name] = spec
+                if name not in self._staged or self._staged[name].spec != spec:
+                    self._staged[name] = _Staged(spec)
+            for name, rows in pending.staged.items():
+                staged = self._staged[name]
+                if rows and not staged.rows:
+                    staged.since = now
+                staged.rows += rows
+
+    def forget(self, collection: str) -> None:
+        """Rollups of ``collection`` were built or dropped outside a write: read the catalog."""
+        with self._lock:
+            self._built.pop(collection, None)
+            self._staged.pop(collection, None)
+
+    def due(self, idle: bool) -> Callable[[Transaction], Any] | None:
+        """Folding (and compaction) work to run in a transaction of its own, if any is due."""
+        now = self.monotonic()
+        with self._lock:
+            ready = [
+                s
+                for s in self._staged.values()
+                if s.rows and (idle or s.rows >= FOLD_ROWS or now - s.since >= FOLD_AGE_S)
+            ]
+            for staged in ready:
+                staged.rows = 0
+        if not ready:
+            return None
+
+        def work(tx: Transaction) -> None:
+            for staged in ready:
+                staged.appended += fold_stage(tx, staged.spec)
+                if staged.appended >= max(COMPACT_MIN_ROWS, staged.compacted):
+                    staged.compacted = compact(tx, staged.spec)
+                    staged.appended = 0
+
+        return work
 
 
 class TransactionalEngine(Engine, Protocol):
@@ -157,6 +251,7 @@ class RollupService:
             self._transaction(
                 lambda tx: build(tx, spec, self.engine.get_collection(collection), self.listener.version())
             )
+            self.listener.forget(collection)
         return spec
 
     def ensure_all(self) -> list[str]:
@@ -175,7 +270,9 @@ class RollupService:
             self._transaction(
                 lambda tx: build(tx, spec, self.engine.get_collection(collection), self.listener.version())
             )
+            self.listener.forget(collection)
             return {"collection": collection, "rollups": True, "from": None, "to": None}
         lo, hi = day_floor(start), day_ceil(end)
         self._transaction(lambda tx: rebuild(tx, spec, self.engine.get_collection(collection), lo, hi))
+        self.listener.forget(collection)
         return {"collection": collection, "rollups": True, "from": lo.isoformat(), "to": hi.isoformat()}

@@ -47,7 +47,7 @@ from aggregata.storage.engine import Collection, Transaction
 CATALOG = "_aggregata_rollups"
 GRAINS: dict[str, int] = {"hour": 3_600_000, "day": 86_400_000}
 # Bump when the stored layout or the sketch parameters change: rollups then rebuild.
-FORMAT = f"1/hll{hll.P}"
+FORMAT = f"2/hll{hll.P}"
 KEYS = ("event", "bucket")
 
 
@@ -64,6 +64,10 @@ class RollupSpec:
 
     def table(self, grain: str, *, sketch: bool = False) -> str:
         return f"_rollup_{self.collection}_{grain}" + ("_hll" if sketch else "")
+
+    def stage(self) -> str:
+        """The table of event rows written but not yet folded into the rollup tables."""
+        return f"_rollup_{self.collection}_stage"
 
     def key_names(self) -> list[str]:
         return [*KEYS, *(f"k{i}" for i in range(len(self.breakdowns)))]
@@ -155,6 +159,12 @@ def _dtype(text: str) -> exp.DataType:
     return dtype
 
 
+def _nullable(text: str) -> exp.DataType:
+    dtype = exp.DataType.build(text)
+    dtype.set("nullable", True)
+    return dtype
+
+
 def _columns(spec: RollupSpec, sketch: bool, dialect: str) -> list[tuple[str, exp.DataType]]:
     bucket = column_type(Field("bucket", FieldType.DATE), dialect)
     bucket.set("nullable", False)
@@ -169,32 +179,48 @@ def _ident(name: str) -> exp.Identifier:
     return exp.to_identifier(name, quoted=True)
 
 
-def _primary_key(keys: list[str], sketch: bool) -> tuple[list[exp.Expr], exp.Properties | None]:
-    return [exp.PrimaryKey(expressions=[_ident(k) for k in keys])], None
-
-
-def _merge_tree(keys: list[str], sketch: bool) -> tuple[list[exp.Expr], exp.Properties | None]:
+def _merge_tree(keys: list[str], sketch: bool) -> exp.Properties:
     """ClickHouse merges rows of equal keys itself: summing counts, keeping the top rank."""
     engine = "ReplacingMergeTree(rnk)" if sketch else "SummingMergeTree(n)"
     order = exp.Order(expressions=[exp.Ordered(this=exp.Tuple(expressions=[col(k) for k in keys]))])
-    return [], exp.Properties(expressions=[exp.EngineProperty(this=exp.var(engine)), order])
+    return exp.Properties(expressions=[exp.EngineProperty(this=exp.var(engine)), order])
 
 
-# How each dialect keeps one row per key: a primary key (DuckDB upserts) or a merge tree.
-_KEYED: dict[str, Callable[[list[str], bool], tuple[list[exp.Expr], exp.Properties | None]]] = {
-    "duckdb": _primary_key,
-    "clickhouse": _merge_tree,
-}
+# Table properties per dialect: ClickHouse tables need an engine (which also merges rows of
+# equal keys); elsewhere a plain table, merged by ``compact``.
+_PROPERTIES: dict[str, Callable[[list[str], bool], exp.Properties]] = {"clickhouse": _merge_tree}
 
 
-def create_table(spec: RollupSpec, grain: str, sketch: bool, dialect: str) -> exp.Create:
+def create_table(
+    spec: RollupSpec, grain: str, sketch: bool, dialect: str, name: str | None = None
+) -> exp.Create:
     keys = spec.key_names() + (["reg"] if sketch else [])
-    constraints, properties = _KEYED[dialect](keys, sketch)
+    properties = _PROPERTIES.get(dialect)
     defs: list[exp.Expr] = [exp.ColumnDef(this=_ident(n), kind=t) for n, t in _columns(spec, sketch, dialect)]
-    schema = exp.Schema(
-        this=exp.table_(spec.table(grain, sketch=sketch), quoted=True), expressions=defs + constraints
-    )
-    return exp.Create(this=schema, kind="TABLE", properties=properties)
+    table = exp.table_(name or spec.table(grain, sketch=sketch), quoted=True)
+    schema = exp.Schema(this=table, expressions=defs)
+    return exp.Create(this=schema, kind="TABLE", properties=properties(keys, sketch) if properties else None)
+
+
+def _plain_merge_tree(keys: list[str], sketch: bool) -> exp.Properties:
+    order = exp.Order(expressions=[exp.Ordered(this=exp.Tuple(expressions=[]))])
+    return exp.Properties(expressions=[exp.EngineProperty(this=exp.var("MergeTree")), order])
+
+
+_STAGE_PROPERTIES: dict[str, Callable[[list[str], bool], exp.Properties]] = {"clickhouse": _plain_merge_tree}
+
+
+def create_stage(spec: RollupSpec, coll: Collection, dialect: str) -> exp.Create:
+    """The stage: ``stage_rows`` of every event written since the last fold."""
+    ts = coll.mapping.get(spec.timestamp)
+    ts_type = column_type(ts if ts is not None else Field("ts", FieldType.DATE), dialect)
+    cols = [("event", _dtype("VARCHAR")), ("ts", ts_type)]
+    cols += [(f"k{i}", _dtype("VARCHAR")) for i in range(len(spec.breakdowns))]
+    cols += [("reg", _nullable("SMALLINT")), ("rnk", _nullable("TINYINT"))]
+    properties = _STAGE_PROPERTIES.get(dialect)
+    defs: list[exp.Expr] = [exp.ColumnDef(this=_ident(n), kind=t) for n, t in cols]
+    schema = exp.Schema(this=exp.table_(spec.stage(), quoted=True), expressions=defs)
+    return exp.Create(this=schema, kind="TABLE", properties=properties([], False) if properties else None)
 
 
 def _drop(name: str) -> exp.Drop:
@@ -235,6 +261,59 @@ def read_built(rows: list[dict[str, Any]], collection: str) -> RollupSpec | None
 # -- maintenance statements ------------------------------------------------------------------
 
 
+def stage_rows(
+    spec: RollupSpec, source: exp.Expr, available: Iterable[str], where: exp.Expr | None = None
+) -> exp.Select:
+    """Event rows ``source`` (with columns ``available``) as staged rows: the event, its
+    time, its encoded breakdown keys and its actor's sketch register and rank (NULL when the
+    event has no actor)."""
+    have = set(available)
+    ts = col(spec.timestamp)
+    actor = exp.cast(col(spec.actor), "VARCHAR")
+    no_actor = exp.Is(this=col(spec.actor), expression=exp.Null())
+
+    def if_actor(value: exp.Expr) -> exp.Expr:
+        return exp.Case(ifs=[exp.If(this=no_actor.copy(), true=exp.Null())], default=value)
+
+    conds: list[exp.Expr] = [
+        exp.Not(this=exp.Is(this=ts.copy(), expression=exp.Null())),
+        exp.Not(this=exp.Is(this=col(spec.event), expression=exp.Null())),
+    ]
+    if where is not None:
+        conds.append(where)
+    return (
+        exp.select(
+            exp.cast(col(spec.event), "VARCHAR").as_("event"),
+            ts.as_("ts"),
+            *[encode(col(b) if b in have else None).as_(f"k{i}") for i, b in enumerate(spec.breakdowns)],
+            if_actor(hll.register(actor)).as_("reg"),
+            if_actor(hll.rank(actor.copy())).as_("rnk"),
+        )
+        .from_(source)
+        .where(exp.and_(*conds))
+    )
+
+
+def fold(spec: RollupSpec, grain: str, staged: exp.Expr, *, sketch: bool) -> exp.Select:
+    """Rows of a rollup table aggregated from staged rows (``stage_rows``)."""
+    inner = exp.select(
+        col("event"),
+        FromEpochMillis(this=floor_ms(col("ts"), GRAINS[grain])).as_("bucket"),
+        *[col(f"k{i}") for i in range(len(spec.breakdowns))],
+        *([col("reg"), col("rnk")] if sketch else []),
+    ).from_(staged)
+    if sketch:
+        inner = inner.where(exp.Not(this=exp.Is(this=col("reg"), expression=exp.Null())))
+    keys = spec.key_names() + (["reg"] if sketch else [])
+    count = exp.cast(exp.Count(this=exp.Star()), "BIGINT")  # one type in both halves of ``readable``
+    value = exp.Max(this=col("rnk")).as_("rnk") if sketch else count.as_("n")
+    return (
+        exp.select(*[col(k) for k in keys], value)
+        .from_(inner.subquery("r"))
+        .group_by(*[col(k) for k in keys])
+    )
+
+
 def aggregate(
     spec: RollupSpec,
     grain: str,
@@ -245,61 +324,25 @@ def aggregate(
     where: exp.Expr | None = None,
 ) -> exp.Select:
     """Rows of a rollup table computed from event rows ``source`` (with columns ``available``)."""
-    have = set(available)
-    ts = col(spec.timestamp)
-    inner = exp.select(
-        exp.cast(col(spec.event), "VARCHAR").as_("event"),
-        FromEpochMillis(this=floor_ms(ts, GRAINS[grain])).as_("bucket"),
-        *[encode(col(b) if b in have else None).as_(f"k{i}") for i, b in enumerate(spec.breakdowns)],
-    )
-    conds: list[exp.Expr] = [
-        exp.Not(this=exp.Is(this=ts.copy(), expression=exp.Null())),
-        exp.Not(this=exp.Is(this=col(spec.event), expression=exp.Null())),
-    ]
-    if sketch:
-        actor = exp.cast(col(spec.actor), "VARCHAR")
-        inner = inner.select(hll.register(actor).as_("reg"), hll.rank(actor.copy()).as_("rnk"))
-        conds.append(exp.Not(this=exp.Is(this=col(spec.actor), expression=exp.Null())))
-    if where is not None:
-        conds.append(where)
-    inner = inner.from_(source).where(exp.and_(*conds))
-    keys = spec.key_names() + (["reg"] if sketch else [])
-    value = exp.Max(this=col("rnk")).as_("rnk") if sketch else exp.Count(this=exp.Star()).as_("n")
-    return (
-        exp.select(*[col(k) for k in keys], value)
-        .from_(inner.subquery("r"))
-        .group_by(*[col(k) for k in keys])
-    )
+    return fold(spec, grain, stage_rows(spec, source, available, where).subquery("s"), sketch=sketch)
 
 
-def _on_conflict(spec: RollupSpec, sketch: bool) -> exp.OnConflict:
-    keys = spec.key_names() + (["reg"] if sketch else [])
-    if sketch:
-        merged: exp.Expr = exp.Greatest(this=col("rnk"), expressions=[exp.column("rnk", table="excluded")])
-        target = "rnk"
-    else:
-        merged = exp.Add(this=col("n"), expression=exp.column("n", table="excluded"))
-        target = "n"
-    return exp.OnConflict(
-        conflict_keys=[_ident(k) for k in keys],
-        action=exp.var("DO UPDATE"),
-        expressions=[exp.EQ(this=col(target), expression=merged)],
-    )
-
-
-# Upserts where the dialect has them; ClickHouse appends and its merge tree combines rows.
-_UPSERT: dict[str, Callable[[RollupSpec, bool], exp.OnConflict]] = {"duckdb": _on_conflict}
-
-
-def merge_into(spec: RollupSpec, grain: str, sketch: bool, rows: exp.Select, dialect: str) -> exp.Insert:
+def readable(spec: RollupSpec, grain: str, *, sketch: bool) -> exp.Expr:
+    """What readers see of a rollup table: its rows and those the stage still holds."""
     keys = spec.key_names() + (["reg", "rnk"] if sketch else ["n"])
-    insert = exp.insert(
+    stored = exp.select(*[col(k) for k in keys]).from_(
+        exp.table_(spec.table(grain, sketch=sketch), quoted=True)
+    )
+    staged = fold(spec, grain, exp.table_(spec.stage(), quoted=True), sketch=sketch)
+    return exp.union(stored, staged, distinct=False).subquery("rollup")
+
+
+def append(spec: RollupSpec, grain: str, sketch: bool, rows: exp.Select) -> exp.Insert:
+    """Add aggregated rows to a rollup table (readers sum counts and take the top rank)."""
+    keys = spec.key_names() + (["reg", "rnk"] if sketch else ["n"])
+    return exp.insert(
         rows, exp.table_(spec.table(grain, sketch=sketch), quoted=True), columns=[_ident(k) for k in keys]
     )
-    upsert = _UPSERT.get(dialect)
-    if upsert is not None:
-        insert.set("conflict", upsert(spec, sketch))
-    return insert
 
 
 def _tables() -> Iterable[tuple[str, bool]]:
@@ -318,10 +361,10 @@ def build(tx: Transaction, spec: RollupSpec, coll: Collection, version: int) -> 
     for grain, sketch in _tables():
         tx.execute(_drop(spec.table(grain, sketch=sketch)))
         tx.execute(create_table(spec, grain, sketch, tx.dialect))
-        rows = aggregate(
-            spec, grain, exp.table_(coll.name, quoted=True), (f.name for f in coll.mapping), sketch=sketch
-        )
-        tx.execute(merge_into(spec, grain, sketch, rows, tx.dialect))
+    tx.execute(_drop(spec.stage()))
+    tx.execute(create_stage(spec, coll, tx.dialect))
+    apply(tx, spec, exp.table_(coll.name, quoted=True), (f.name for f in coll.mapping))
+    fold_stage(tx, spec)
     record(tx, spec.collection, spec.to_json(), version)
 
 
@@ -335,18 +378,73 @@ def drop_all(tx: Transaction, collection: str, version: int) -> None:
     spec = RollupSpec(collection, "", "", "")
     for grain, sketch in _tables():
         tx.execute(_drop(spec.table(grain, sketch=sketch)))
+    tx.execute(_drop(spec.stage()))
     record(tx, collection, "", version)
 
 
-def apply(tx: Transaction, spec: RollupSpec, rows: exp.Expr, columns: Iterable[str]) -> None:
-    """Merge freshly stored event rows into every rollup table."""
-    have = list(columns)
+def apply(
+    tx: Transaction,
+    spec: RollupSpec,
+    rows: exp.Expr,
+    columns: Iterable[str],
+    where: exp.Expr | None = None,
+    params: dict[str, Any] | None = None,
+) -> int:
+    """Stage freshly stored event rows: one narrow append per write (``fold_stage`` later
+    aggregates many writes' rows into the rollup tables at once); rows staged."""
+    staged = stage_rows(spec, rows.copy(), columns, where)
+    return _count(tx.execute(exp.insert(staged, exp.table_(spec.stage(), quoted=True)), params))
+
+
+def fold_stage(tx: Transaction, spec: RollupSpec) -> int:
+    """Aggregate the staged rows into the rollup tables and empty the stage; rows appended."""
+    stage = exp.table_(spec.stage(), quoted=True)
+    appended = 0
     for grain, sketch in _tables():
-        tx.execute(
-            merge_into(
-                spec, grain, sketch, aggregate(spec, grain, rows.copy(), have, sketch=sketch), tx.dialect
-            )
+        result = tx.execute(append(spec, grain, sketch, fold(spec, grain, stage.copy(), sketch=sketch)))
+        appended += _count(result)
+    tx.execute(_delete_all(stage.copy()))
+    return appended
+
+
+def _delete_all(table: exp.Table) -> exp.Delete:
+    return exp.delete(table, where=exp.true())
+
+
+def compact(tx: Transaction, spec: RollupSpec) -> int:
+    """Merge each rollup table's rows of equal keys (appends leave several); rows left."""
+    left = 0
+    for grain, sketch in _tables():
+        name = spec.table(grain, sketch=sketch)
+        merged = f"{name}_compact"
+        keys = spec.key_names() + (["reg"] if sketch else [])
+        value = exp.Max(this=col("rnk")) if sketch else exp.cast(exp.Sum(this=col("n")), "BIGINT")
+        rows = (
+            exp.select(*[col(k) for k in keys], value.as_("rnk" if sketch else "n"))
+            .from_(exp.table_(name, quoted=True))
+            .group_by(*[col(k) for k in keys])
         )
+        tx.execute(_drop(merged))
+        tx.execute(create_table(spec, grain, sketch, tx.dialect, merged))
+        tx.execute(exp.insert(rows, exp.table_(merged, quoted=True)))
+        tx.execute(_delete_all(exp.table_(name, quoted=True)))
+        result = tx.execute(
+            exp.insert(exp.select("*").from_(exp.table_(merged, quoted=True)), exp.table_(name, quoted=True))
+        )
+        tx.execute(_drop(merged))
+        left += _count(result)
+    return left
+
+
+def _count(result: Any) -> int:
+    """Rows an ``INSERT`` wrote, from the one-cell table DuckDB answers it with (else 0).
+
+    ClickHouse does not say: there, compaction never triggers (its merge trees merge rows
+    of equal keys themselves) and the stage is folded after every write.
+    """
+    if result.num_rows == 1 and result.num_columns == 1:
+        return int(result.column(0)[0].as_py() or 0)
+    return 0
 
 
 def rebuild(tx: Transaction, spec: RollupSpec, coll: Collection, start: datetime, end: datetime) -> None:
@@ -362,16 +460,16 @@ def rebuild(tx: Transaction, spec: RollupSpec, coll: Collection, start: datetime
             exp.delete(exp.table_(spec.table(grain, sketch=sketch), quoted=True), where=in_range),
             params.values,
         )
-        params = Params()
-        rows = aggregate(
-            spec,
-            grain,
-            exp.table_(coll.name, quoted=True),
-            (f.name for f in coll.mapping),
-            sketch=sketch,
-            where=_range_condition(spec, start, end, params),
-        )
-        tx.execute(merge_into(spec, grain, sketch, rows, tx.dialect), params.values)
+    params = Params()
+    staged = exp.and_(
+        exp.GTE(this=col("ts"), expression=params.bind(start)),
+        exp.LT(this=col("ts"), expression=params.bind(end)),
+    )
+    tx.execute(exp.delete(exp.table_(spec.stage(), quoted=True), where=staged), params.values)
+    params = Params()
+    where = _range_condition(spec, start, end, params)
+    apply(tx, spec, exp.table_(coll.name, quoted=True), (f.name for f in coll.mapping), where, params.values)
+    fold_stage(tx, spec)
 
 
 def day_ranges(days_ms: Iterable[int]) -> list[tuple[datetime, datetime]]:

@@ -24,7 +24,7 @@ from aggregata.insights import hll
 from aggregata.insights.common import compile_filters, event_condition, resolve_field
 from aggregata.insights.models import Filter, FilterGroup, PropertyFilter
 from aggregata.insights.plan import SeriesPlan, TrendsPlan
-from aggregata.insights.rollups import RollupSpec, encode
+from aggregata.insights.rollups import RollupSpec, encode, readable
 from aggregata.model.mapping import FieldType
 from aggregata.sql.dialects import ToNumber
 from aggregata.sql.params import Params
@@ -160,8 +160,7 @@ class RollupRelation(Relation):
         conds += [self._filter(f, params) for f in (*self.plan.filters, *series.filters)]
         extra = [col("reg"), col("rnk")] if sketch else [col("n")]
         select = exp.select(col("bucket").as_("_ts"), *[k.as_(f"_k{i}") for i, k in enumerate(keys)], *extra)
-        table = exp.table_(self.spec.table(self.grain, sketch=sketch), quoted=True)
-        return select.from_(table).where(exp.and_(*conds))
+        return select.from_(readable(self.spec, self.grain, sketch=sketch)).where(exp.and_(*conds))
 
     def _key(self, name: str) -> str:
         field = resolve_field(self.plan.schema.mapping, name)

@@ -55,6 +55,8 @@ from aggregata.storage.engine import (
     Transaction,
     WriteListener,
     WriteResult,
+    notify_committed,
+    run_due,
 )
 
 CATALOG_TABLE = "_aggregata_catalog"
@@ -238,7 +240,10 @@ class ClickHouseEngine(CollectionCache):
     def transaction(self, fn: Callable[[Transaction], T]) -> T:
         """Run ``fn`` under the write lock (statements apply one by one: no rollback)."""
         with self._lock:
-            return fn(_Tx(self))
+            tx = _Tx(self)
+            result = fn(tx)
+            notify_committed(self._listeners, tx)
+            return result
 
     # -- sessions --------------------------------------------------------------------------
 
@@ -320,9 +325,11 @@ class ClickHouseEngine(CollectionCache):
             drop = ddl.drop_table(name)
             drop.set("sync", True)  # free the name and the files now, not after a delay
             self._writer.run(self.render(drop))
+            tx = _Tx(self)
             for listener in self._listeners:
-                listener.dropped(_Tx(self), name)
+                listener.dropped(tx, name)
             self._save_catalog(coll, deleted=True)
+            notify_committed(self._listeners, tx)
             del self._collections[name]
 
     def update_settings(self, name: str, settings: dict[str, Any]) -> Collection:
@@ -355,9 +362,12 @@ class ClickHouseEngine(CollectionCache):
                 result = self._write(name, batch, prepare, overwrite, delete)
                 for listener in self._listeners:
                     listener.committing(tx)
-                return result
             finally:
                 self._tx = None
+            notify_committed(self._listeners, tx)
+            # No writer thread to wait for idle time: deferred work runs after each write.
+            run_due(self._listeners, True, self.transaction)
+            return result
 
     def _write(
         self,

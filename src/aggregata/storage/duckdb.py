@@ -43,12 +43,15 @@ from aggregata.storage.engine import (
     Transaction,
     WriteListener,
     WriteResult,
+    notify_committed,
+    run_due,
 )
 from aggregata.storage.ids import Hashes, IdIndex
 
 CATALOG_TABLE = "_aggregata_catalog"
 T = TypeVar("T")
 MAX_GROUP_ROWS = 200_000
+IDLE_S = 0.25  # how long the writer waits for work before asking listeners for theirs
 
 
 @dataclass
@@ -184,9 +187,11 @@ class DuckDBEngine(CollectionCache):
             cur.execute("BEGIN")
             cur.execute(self.render(ddl.drop_table(name)))
             cur.execute(f'DELETE FROM "{CATALOG_TABLE}" WHERE name = $name', {"name": name})
+            tx = _Tx(cur, {})
             for listener in self._listeners:
-                listener.dropped(_Tx(cur, {}), name)
+                listener.dropped(tx, name)
             cur.execute("COMMIT")
+            notify_committed(self._listeners, tx)
             del self._collections[name]
             self._ids.pop(name, None)
 
@@ -241,7 +246,11 @@ class DuckDBEngine(CollectionCache):
 
     def _write_loop(self) -> None:
         while True:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=IDLE_S)
+            except queue.Empty:
+                self._maintain(idle=True)
+                continue
             if first is None:
                 return
             if isinstance(first, _Work):
@@ -264,10 +273,15 @@ class DuckDBEngine(CollectionCache):
                 group.append(nxt)
                 rows += nxt.batch.size
             self._commit_group(group)
+            self._maintain(idle=False)
             if work is not None:
                 self._run_work(work)
 
-    def _run_work(self, work: _Work) -> None:
+    def _maintain(self, idle: bool) -> None:
+        run_due(self._listeners, idle, lambda fn: self._run_work(_Work(fn), check=True))
+
+    def _run_work(self, work: _Work, *, check: bool = False) -> None:
+        """Run queued work in its own transaction (``check``: raise its error here too)."""
         cur = self._writer_cursor
         self._tx = _Tx(cur, {})
         try:
@@ -278,9 +292,12 @@ class DuckDBEngine(CollectionCache):
             cur.execute("ROLLBACK")
             work.future.set_exception(exc)
         else:
+            notify_committed(self._listeners, self._tx)
             work.future.set_result(result)
         finally:
             self._tx = None
+        if check:
+            work.future.result()
 
     def _commit_group(self, group: list[_WriteRequest]) -> None:
         """Apply a group of writes in one transaction; on failure, retry each alone."""
@@ -307,6 +324,7 @@ class DuckDBEngine(CollectionCache):
             return
         with self._catalog_lock:
             self._collections.update(pending)
+        notify_committed(self._listeners, tx)
         for request, result in zip(group, results, strict=True):
             request.future.set_result(result)
 

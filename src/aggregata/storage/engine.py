@@ -6,6 +6,7 @@ execution of compiled sqlglot trees. They never interpret the DSL.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from sqlglot import exp
 from aggregata.errors import BadRequest, CollectionNotFound, Conflict
 from aggregata.model.documents import Batch
 from aggregata.model.mapping import Mapping
+
+log = logging.getLogger(__name__)
 
 _COLLECTION_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,127}$")
 
@@ -168,7 +171,8 @@ class WriteListener(Protocol):
     Engines call ``inserted`` after rows are stored (``rows``: a relation of exactly the
     rows stored, with ``columns``), ``removing`` before stored rows are deleted or
     overwritten (``rows``: a relation of those rows), ``committing`` just before the
-    commit, and ``dropped`` when a collection is dropped. A listener that raises fails the
+    commit, ``committed`` after it, and ``dropped`` when a collection is dropped; ``due``
+    lets a listener defer work (and batch it) to a transaction of its own. A listener that raises fails the
     write, so derived data never drifts.
     """
 
@@ -181,3 +185,40 @@ class WriteListener(Protocol):
     def dropped(self, tx: Transaction, name: str) -> None:
         """Collection ``name`` is being dropped (its derived data goes with it)."""
         ...
+
+    def committed(self, tx: Transaction) -> None:
+        """``tx`` committed: what it did is durable (not called when it rolled back)."""
+        ...
+
+    def due(self, idle: bool) -> Callable[[Transaction], Any] | None:
+        """Deferred maintenance to run now in a writer transaction of its own, if any.
+
+        Asked after every committed write and whenever the writer is ``idle``.
+        """
+        ...
+
+
+def notify_committed(listeners: Iterable[WriteListener], tx: Transaction) -> None:
+    """Tell listeners ``tx`` committed. A failing listener is logged: the data is stored."""
+    for listener in listeners:
+        try:
+            listener.committed(tx)
+        except Exception:
+            log.exception("write listener failed after a commit")
+
+
+def run_due(
+    listeners: Iterable[WriteListener], idle: bool, run: Callable[[Callable[[Transaction], Any]], Any]
+) -> None:
+    """Run, through ``run``, the deferred work listeners say is due (``WriteListener.due``).
+
+    Failures are logged, not raised: the write that prompted the work already succeeded,
+    and the work is planned again when next due (readers never depend on it having run).
+    """
+    for listener in listeners:
+        try:
+            fn = listener.due(idle)
+            if fn is not None:
+                run(fn)
+        except Exception:
+            log.exception("write listener maintenance failed")
