@@ -39,4 +39,6 @@ def build_services(settings: Settings) -> Services:
         memory_limit=settings.memory_limit,
         query_timeout_s=settings.query_timeout_s,
     )
-    return Services(settings, engine, IngestService(engine), SearchService(engine))
+    services = Services(settings, engine, IngestService(engine), SearchService(engine))
+    services.rollups.ensure_all_in_background()
+    return services

@@ -354,3 +354,24 @@ def test_folds_and_compaction_keep_the_numbers(fresh: Any, monkeypatch: pytest.M
             f"SELECT count(*) FROM (SELECT {keys} FROM {table} GROUP BY ALL HAVING count(*) > 1)"
         )
         assert dup.column(0)[0].as_py() == 0, table
+
+
+def test_rollups_of_another_format_are_rebuilt(fresh: Any) -> None:
+    """Tables built by another version's layout are never read; ``ensure`` rebuilds them."""
+    from dataclasses import replace
+
+    from aggregata.insights.rollups import record
+
+    engine, rollups, insights = fresh
+    load(engine, "events", [_event(i, "2026-10-30T12:00:00Z") for i in range(4)], breakdowns=["country"])
+    spec = rollups.built("events")
+    assert spec is not None
+    old = replace(spec, format="0/old")
+    engine.transaction(lambda tx: tx.execute(exp.delete(exp.table_("_aggregata_rollups"), where=exp.true())))
+    engine.transaction(lambda tx: record(tx, "events", old.to_json(), 1))
+    rollups.listener.forget("events")
+    assert rollups.built("events") is None
+    assert _day(insights)["source"] == "raw"
+    assert rollups.ensure_all() == ["events"]
+    assert rollups.built("events") == spec
+    assert _day(insights)["series"][0]["data"] == [4, 0]

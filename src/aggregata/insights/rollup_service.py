@@ -13,6 +13,7 @@ rebuilds rollups for a time range (``aggregata rollup refresh``).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +45,8 @@ from aggregata.insights.rollups import (
 from aggregata.sql.params import Params
 from aggregata.sql.query import col
 from aggregata.storage.engine import Collection, Engine, Transaction, WriteListener
+
+log = logging.getLogger(__name__)
 
 # Fold the stage when it holds this many rows, or its oldest row is this old (seconds).
 FOLD_ROWS = 100_000
@@ -257,6 +260,21 @@ class RollupService:
     def ensure_all(self) -> list[str]:
         """Build missing rollups of every event collection (at startup); their names."""
         return [c.name for c in self.engine.list_collections() if self.ensure(c.name) is not None]
+
+    def ensure_all_in_background(self) -> threading.Thread:
+        """``ensure_all`` on a thread of its own: a server answers (from raw events) while
+        rollups missing or built by an older version are (re)built, instead of the first
+        write after startup doing it."""
+
+        def run() -> None:
+            try:
+                self.ensure_all()
+            except Exception:
+                log.exception("building rollups at startup failed")
+
+        thread = threading.Thread(target=run, name="aggregata-rollups", daemon=True)
+        thread.start()
+        return thread
 
     def refresh(
         self, collection: str, start: datetime | None = None, end: datetime | None = None

@@ -254,8 +254,11 @@ def built_query(collection: str, params: Params) -> exp.Select:
 
 
 def read_built(rows: list[dict[str, Any]], collection: str) -> RollupSpec | None:
+    """The spec rollups were built with; None if none, or if built in another ``FORMAT``
+    (tables this version cannot read, as if there were none: they get rebuilt)."""
     text = rows[0]["spec"] if rows else ""
-    return RollupSpec.from_json(collection, text) if text else None
+    spec = RollupSpec.from_json(collection, text) if text else None
+    return spec if spec is not None and spec.format == FORMAT else None
 
 
 # -- maintenance statements ------------------------------------------------------------------
