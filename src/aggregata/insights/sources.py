@@ -196,6 +196,18 @@ class RollupRelation(Relation):
         return exp.cast(exp.Sum(this=col("n")), "BIGINT")
 
     def unique(self, rows: exp.Expr, group: list[tuple[str, exp.Expr]]) -> exp.Select:
+        timed = [n for n, e in group if any(c.name == "_ts" for c in e.find_all(exp.Column))]
+        if timed and self.grain == self.plan.bucketing.interval:
+            # One rollup row time per bucket: estimate per row time, then compute the bucket
+            # keys on those few rows, not on every register row (time-zone maths is costly).
+            others = [(n, e) for n, e in group if n not in timed]
+            estimated = self._estimate(rows, [("_ts", col("_ts")), *others])
+            outer = [e.as_(n) if n in timed else col(n) for n, e in group]
+            return exp.select(*outer, col("v")).from_(estimated.subquery("e"))
+        return self._estimate(rows, group)
+
+    @staticmethod
+    def _estimate(rows: exp.Expr, group: list[tuple[str, exp.Expr]]) -> exp.Select:
         names = [n for n, _ in group]
         merged = (
             exp.select(*[e.as_(n) for n, e in group], col("reg"), exp.Max(this=col("rnk")).as_("rnk"))

@@ -79,6 +79,11 @@ def values(rel: Relation, series: SeriesPlan, period: Period, top: Top, *, per_b
     bucket = plan.bucketing.key_sql(col("_ts"), period.start)
     group: list[tuple[str, exp.Expr]] = ([("b", bucket)] if per_bucket else []) + [(k, col(k)) for k in keys]
     math = series.math
+    if math in ROLLING_MATHS and per_bucket and _window_is_bucket(plan, math):
+        # Each day's window is that day: the actors of each bucket, no fan-out needed.
+        since = rolling_window_start(plan, period, ROLLING_MATHS[math])
+        rows = rel.rows(series, params, since, period.end, top, sketch=True).subquery("r")
+        return Query(rel.unique(rows, group), params.values)
     if math in ROLLING_MATHS and per_bucket:
         return Query(_rolling(rel, series, period, top, params), params.values)
     if math in ROLLING_MATHS or math == "unique_actors":
@@ -100,6 +105,12 @@ def values(rel: Relation, series: SeriesPlan, period: Period, top: Top, *, per_b
     else:
         tree = exp.select(*named, rel.count().as_("v")).from_(rows)
     return Query(_grouped(tree, [e.copy() for _, e in group]), params.values)
+
+
+def _window_is_bucket(plan: TrendsPlan, math: str) -> bool:
+    """A one-day window over day buckets: every bucket's window is the bucket itself (the
+    first one reaching back to the start of its day)."""
+    return ROLLING_MATHS[math] == 1 and plan.bucketing.interval == "day"
 
 
 def _first_seen(
