@@ -27,11 +27,11 @@ from aggregata.insights.buckets import epoch_ms
 from aggregata.insights.rollups import (
     GRAINS,
     RollupSpec,
-    apply,
     build,
     built_query,
     catalog_ddl,
     compact,
+    count_of,
     day_ceil,
     day_floor,
     day_ranges,
@@ -41,6 +41,7 @@ from aggregata.insights.rollups import (
     read_built,
     rebuild,
     spec_for,
+    stage_insert,
 )
 from aggregata.sql.params import Params
 from aggregata.sql.query import col
@@ -90,6 +91,7 @@ class RollupListener:
         self._lock = threading.Lock()
         self._built: dict[str, RollupSpec | None] = {}
         self._staged: dict[str, _Staged] = {}
+        self._statements: dict[tuple[RollupSpec, str, tuple[str, ...]], exp.Insert] = {}
 
     def version(self) -> int:
         return epoch_ms(self.clock()) * 1000
@@ -128,8 +130,19 @@ class RollupListener:
         if spec is not None and self._ensure(tx, spec, coll):
             pending = self._pending(tx)
             # At least 1: an engine that does not report rows written still gets its fold.
-            staged = max(1, apply(tx, spec, rows, columns))
+            staged = max(1, count_of(tx.execute(self._stage_insert(spec, rows, columns))))
             pending.staged[coll.name] = pending.staged.get(coll.name, 0) + staged
+
+    def _stage_insert(self, spec: RollupSpec, rows: exp.Expr, columns: list[str]) -> exp.Insert:
+        """``stage_insert`` for a write, the same object for every write of the same shape
+        (engines then need not build and render it again)."""
+        key = (spec, rows.sql(), tuple(columns))
+        statement = self._statements.get(key)
+        if statement is None:
+            if len(self._statements) > 64:
+                self._statements.clear()
+            statement = self._statements[key] = stage_insert(spec, rows, columns)
+        return statement
 
     def removing(self, tx: Transaction, coll: Collection, rows: exp.Expr) -> None:
         spec = spec_for(coll)

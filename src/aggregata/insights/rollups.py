@@ -395,8 +395,15 @@ def apply(
 ) -> int:
     """Stage freshly stored event rows: one narrow append per write (``fold_stage`` later
     aggregates many writes' rows into the rollup tables at once); rows staged."""
+    return count_of(tx.execute(stage_insert(spec, rows, columns, where), params))
+
+
+def stage_insert(
+    spec: RollupSpec, rows: exp.Expr, columns: Iterable[str], where: exp.Expr | None = None
+) -> exp.Insert:
+    """The statement ``apply`` runs."""
     staged = stage_rows(spec, rows.copy(), columns, where)
-    return _count(tx.execute(exp.insert(staged, exp.table_(spec.stage(), quoted=True)), params))
+    return exp.insert(staged, exp.table_(spec.stage(), quoted=True))
 
 
 def fold_stage(tx: Transaction, spec: RollupSpec) -> int:
@@ -405,7 +412,7 @@ def fold_stage(tx: Transaction, spec: RollupSpec) -> int:
     appended = 0
     for grain, sketch in _tables():
         result = tx.execute(append(spec, grain, sketch, fold(spec, grain, stage.copy(), sketch=sketch)))
-        appended += _count(result)
+        appended += count_of(result)
     tx.execute(_delete_all(stage.copy()))
     return appended
 
@@ -435,11 +442,11 @@ def compact(tx: Transaction, spec: RollupSpec) -> int:
             exp.insert(exp.select("*").from_(exp.table_(merged, quoted=True)), exp.table_(name, quoted=True))
         )
         tx.execute(_drop(merged))
-        left += _count(result)
+        left += count_of(result)
     return left
 
 
-def _count(result: Any) -> int:
+def count_of(result: Any) -> int:
     """Rows an ``INSERT`` wrote, from the one-cell table DuckDB answers it with (else 0).
 
     ClickHouse does not say: there, compaction never triggers (its merge trees merge rows

@@ -12,7 +12,6 @@ query timeout.
 
 from __future__ import annotations
 
-import itertools
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -77,13 +76,31 @@ class _Tx:
 
     dialect = "duckdb"
 
-    def __init__(self, cur: duckdb.DuckDBPyConnection, pending: dict[str, Collection]) -> None:
+    def __init__(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        pending: dict[str, Collection],
+        rendered: dict[int, tuple[exp.Expr, str]],
+    ) -> None:
         self.cur = cur
         self.pending = pending
         self.state: dict[str, Any] = {}
+        # Rendered SQL of statements listeners run on every write (they pass the same tree
+        # objects each time): by the tree's id, the tree kept alive so its id stays unique.
+        self._rendered = rendered
+
+    def _sql(self, tree: exp.Expr) -> str:
+        hit = self._rendered.get(id(tree))
+        if hit is not None and hit[0] is tree:
+            return hit[1]
+        sql = render(tree, self.dialect)
+        if len(self._rendered) > 256:
+            self._rendered.clear()
+        self._rendered[id(tree)] = (tree, sql)
+        return sql
 
     def execute(self, tree: exp.Expr, params: dict[str, Any] | None = None) -> pa.Table:
-        rel = self.cur.sql(render(tree, self.dialect), params=params or None)
+        rel = self.cur.sql(self._sql(tree), params=params or None)
         return rel.to_arrow_table() if rel is not None else pa.table({})
 
 
@@ -122,7 +139,7 @@ class DuckDBEngine(CollectionCache):
         self._listeners: list[WriteListener] = []
         self._tx: _Tx | None = None
         self._ids: dict[str, IdIndex] = {}
-        self._sources = itertools.count()
+        self._rendered: dict[int, tuple[exp.Expr, str]] = {}
         self._writer = threading.Thread(target=self._write_loop, name="aggregata-writer", daemon=True)
         self._writer.start()
 
@@ -187,7 +204,7 @@ class DuckDBEngine(CollectionCache):
             cur.execute("BEGIN")
             cur.execute(self.render(ddl.drop_table(name)))
             cur.execute(f'DELETE FROM "{CATALOG_TABLE}" WHERE name = $name', {"name": name})
-            tx = _Tx(cur, {})
+            tx = _Tx(cur, {}, self._rendered)
             for listener in self._listeners:
                 listener.dropped(tx, name)
             cur.execute("COMMIT")
@@ -283,7 +300,7 @@ class DuckDBEngine(CollectionCache):
     def _run_work(self, work: _Work, *, check: bool = False) -> None:
         """Run queued work in its own transaction (``check``: raise its error here too)."""
         cur = self._writer_cursor
-        self._tx = _Tx(cur, {})
+        self._tx = _Tx(cur, {}, self._rendered)
         try:
             cur.execute("BEGIN")
             result = work.fn(self._tx)
@@ -303,7 +320,7 @@ class DuckDBEngine(CollectionCache):
         """Apply a group of writes in one transaction; on failure, retry each alone."""
         cur = self._writer_cursor
         pending: dict[str, Collection] = {}
-        self._tx = tx = _Tx(cur, pending)
+        self._tx = tx = _Tx(cur, pending, self._rendered)
         try:
             cur.execute("BEGIN")
             for request in group:
@@ -421,7 +438,8 @@ class DuckDBEngine(CollectionCache):
         wanted = list(ids)
         if not wanted:
             return []
-        with self._registered(cur, pa.table({ID_FIELD: pa.array(wanted, type=pa.string())})) as source:
+        ids = pa.table({ID_FIELD: pa.array(wanted, type=pa.string())})
+        with self._registered(cur, ids, "__aggregata_ids") as source:
             matches = self._id_in(source)
             if self._listeners and self._tx is not None:
                 doomed = exp.select("*").from_(ddl.table(name)).where(matches.copy()).subquery("removed")
@@ -431,10 +449,14 @@ class DuckDBEngine(CollectionCache):
             statement.set("returning", exp.Returning(expressions=[exp.column(ID_FIELD, quoted=True)]))
             return [row[0] for row in cur.sql(self.render(statement)).fetchall()]
 
+    @staticmethod
     @contextmanager
-    def _registered(self, cur: duckdb.DuckDBPyConnection, data: pa.Table) -> Iterator[exp.Identifier]:
-        """``data`` visible to ``cur`` under a fresh name while the block runs."""
-        source = f"__arrow_{next(self._sources)}"
+    def _registered(
+        cur: duckdb.DuckDBPyConnection, data: pa.Table, source: str = "__aggregata_rows"
+    ) -> Iterator[exp.Identifier]:
+        """``data`` visible to ``cur`` as ``source`` while the block runs. Only the writer
+        registers on its cursor, one table at a time, so names repeat: the statements
+        that read them then repeat too (and listeners can reuse theirs)."""
         cur.register(source, data)
         try:
             yield exp.to_identifier(source)
@@ -463,18 +485,30 @@ class DuckDBEngine(CollectionCache):
         index = self._index(cur, name)
         with self._registered(cur, data) as source:
             hashes = self._hashes(cur, source)
-        maybe = index.maybe_contains(hashes)
-        if maybe.any():
-            data, hashes = self._drop_stored(cur, name, data, hashes, maybe)
+            maybe = index.maybe_contains(hashes)
+            if not maybe.any():
+                self._append_rows(cur, name, source, data.column_names, hashes)
+                return set(data.column(ID_FIELD).to_pylist())
+        data, hashes = self._drop_stored(cur, name, data, hashes, maybe)
         if not data.num_rows:
             return set()
         with self._registered(cur, data) as source:
-            cur.execute(self.render(ddl.insert(name, source, data.column_names)))
-            index.add(hashes)
-            if self._listeners and self._tx is not None:
-                for listener in self._listeners:
-                    listener.inserted(self._tx, self._tx.pending[name], source, data.column_names)
+            self._append_rows(cur, name, source, data.column_names, hashes)
         return set(data.column(ID_FIELD).to_pylist())
+
+    def _append_rows(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        name: str,
+        source: exp.Identifier,
+        columns: list[str],
+        hashes: Hashes,
+    ) -> None:
+        cur.execute(self.render(ddl.insert(name, source, columns)))
+        self._ids[name].add(hashes)
+        if self._listeners and self._tx is not None:
+            for listener in self._listeners:
+                listener.inserted(self._tx, self._tx.pending[name], source, columns)
 
     def _drop_stored(
         self,
@@ -486,7 +520,7 @@ class DuckDBEngine(CollectionCache):
     ) -> tuple[pa.Table, Hashes]:
         """Leave out the rows whose id the table holds (checked exactly: hashes can collide)."""
         candidates = data.column(ID_FIELD).filter(pa.array(maybe))
-        with self._registered(cur, pa.table({ID_FIELD: candidates})) as source:
+        with self._registered(cur, pa.table({ID_FIELD: candidates}), "__aggregata_ids") as source:
             found = exp.select(exp.column(ID_FIELD, quoted=True)).from_(ddl.table(name))
             stored = {row[0] for row in cur.sql(self.render(found.where(self._id_in(source)))).fetchall()}
         if not stored:
