@@ -45,7 +45,7 @@ from aggregata.storage.engine import (
     notify_committed,
     run_due,
 )
-from aggregata.storage.ids import Hashes, IdIndex
+from aggregata.storage.ids import Hashes, IdIndex, hash_ids
 
 CATALOG_TABLE = "_aggregata_catalog"
 T = TypeVar("T")
@@ -468,15 +468,15 @@ class DuckDBEngine(CollectionCache):
         id_col = exp.column(ID_FIELD, quoted=True)
         return id_col.isin(query=exp.select(id_col.copy()).from_(source.copy()))
 
-    def _hashes(self, cur: duckdb.DuckDBPyConnection, source: exp.Expr) -> Hashes:
-        tree = exp.select(exp.func("hash", exp.column(ID_FIELD, quoted=True))).from_(source)
-        hashes: Hashes = cur.sql(self.render(tree)).to_arrow_table().column(0).to_numpy()
-        return hashes
-
     def _index(self, cur: duckdb.DuckDBPyConnection, name: str) -> IdIndex:
+        """The collection's id index, built from its ids (streamed) on first use."""
         index = self._ids.get(name)
         if index is None:
-            index = self._ids[name] = IdIndex(self._hashes(cur, ddl.table(name)))
+            index = IdIndex()
+            ids = exp.select(exp.column(ID_FIELD, quoted=True)).from_(ddl.table(name))
+            for batch in cur.sql(self.render(ids)).to_arrow_reader(1_000_000):
+                index.add(hash_ids(batch.column(0)))
+            self._ids[name] = index
         return index
 
     def _insert(self, cur: duckdb.DuckDBPyConnection, name: str, tables: list[pa.Table]) -> set[str]:
@@ -484,7 +484,7 @@ class DuckDBEngine(CollectionCache):
         data = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
         index = self._index(cur, name)
         with self._registered(cur, data) as source:
-            hashes = self._hashes(cur, source)
+            hashes = hash_ids(data.column(ID_FIELD))
             maybe = index.maybe_contains(hashes)
             if not maybe.any():
                 self._append_rows(cur, name, source, data.column_names, hashes)
