@@ -55,6 +55,37 @@ def test_stickiness(insights: InsightsService, autumn: pd.DataFrame, interval: s
     assert out["series"][1]["name"] == "buyers"
 
 
+@pytest.mark.parametrize("limit", [2, 25])
+def test_stickiness_by_breakdown(insights: InsightsService, autumn: pd.DataFrame, limit: int) -> None:
+    """Per country value (top ``limit`` by events, the rest as ``$other``; missing: None)."""
+    tz = ZoneInfo("UTC")
+    start, end = datetime(2026, 10, 5, tzinfo=tz), datetime(2026, 11, 1, tzinfo=tz)
+    body = {
+        "series": [{"event": "pageview"}],
+        "date_from": "2026-10-05",
+        "date_to": "2026-10-31",
+        "breakdown": "country",
+        "breakdown_limit": limit,
+    }
+    out = insights.stickiness(body)["series"]
+    sel = in_range(autumn[autumn["event"] == "pageview"], start, end)
+    countries = sel["country"].astype(object).where(sel["country"].notna(), None)
+    ranked = sorted(Counter(countries).items(), key=lambda kv: (-kv[1], "" if kv[0] is None else "=" + kv[0]))
+    kept = [c for c, _ in ranked[:limit]]
+    days: dict[tuple[Any, str], set[datetime]] = {}
+    for ts, actor, country in zip(sel["ts"], sel["distinct_id"], countries, strict=True):
+        value = country if country in kept or len(ranked) <= limit else "$other"
+        days.setdefault((value, actor), set()).add(bucket_start(ts.to_pydatetime(), "day", tz))
+    expected: dict[Any, Counter[int]] = {}
+    for (value, _), d in days.items():
+        expected.setdefault(value, Counter())[len(d)] += 1
+    assert [s["breakdown_value"] for s in out] == kept + (["$other"] if len(ranked) > limit else [])
+    for item in out:
+        histogram = expected[item["breakdown_value"]]
+        assert item["data"] == [histogram.get(i, 0) for i in range(1, 28)]
+        assert item["total"] == sum(histogram.values())
+
+
 def lifecycle_oracle(
     df: pd.DataFrame, event: str, start: datetime, end: datetime, interval: str, tz: ZoneInfo
 ) -> dict[str, list[int]]:

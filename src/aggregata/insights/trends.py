@@ -105,15 +105,7 @@ class TrendsService:
         """One result per breakdown value (one in all without a breakdown)."""
         plan = rel.plan
         n_keys = len(plan.breakdowns)
-        order: list[tuple[str, ...]] = [()]
-        top: Top = None
-        if n_keys:
-            ranked = self._run(ranking(rel, series, period, plan.breakdown_limit))
-            order = [tuple(r[f"_k{i}"] for i in range(n_keys)) for r in ranked]
-            if len(order) > plan.breakdown_limit:
-                order = order[: plan.breakdown_limit]
-                top = list(order)
-                order.append(tuple(OTHER for _ in range(n_keys)))
+        order, top = breakdown_order(self._run, rel, series, period)
         per_bucket = self._run(values(rel, series, period, top, per_bucket=True))
         totals = self._run(values(rel, series, period, top, per_bucket=False))
         index = {b.key: i for i, b in enumerate(period.buckets)}
@@ -133,13 +125,30 @@ class TrendsService:
             out.append(
                 {
                     "name": series.name,
-                    "breakdown_value": _breakdown_value(key, n_keys),
+                    "breakdown_value": breakdown_value(key, n_keys),
                     "labels": labels,
                     "data": points,
                     "total": total.get(key, 0),
                 }
             )
         return out
+
+
+def breakdown_order(
+    run: Callable[[Query], list[Row]], rel: Relation, series: SeriesPlan, period: Period
+) -> tuple[list[tuple[str, ...]], Top]:
+    """The breakdown keys to report, most events first (``[()]`` without a breakdown), and
+    the ``top`` values the rest is folded into ``"$other"`` against (None: no other)."""
+    plan = rel.plan
+    n_keys = len(plan.breakdowns)
+    if not n_keys:
+        return [()], None
+    ranked = run(ranking(rel, series, period, plan.breakdown_limit))
+    order = [tuple(r[f"_k{i}"] for i in range(n_keys)) for r in ranked]
+    if len(order) <= plan.breakdown_limit:
+        return order, None
+    top = order[: plan.breakdown_limit]
+    return [*top, tuple(OTHER for _ in range(n_keys))], list(top)
 
 
 def relation(plan: TrendsPlan) -> Relation:
@@ -158,7 +167,7 @@ def _running_sum(points: list[int | float]) -> list[int | float]:
     return out
 
 
-def _breakdown_value(key: tuple[str, ...], n_keys: int) -> BreakdownValue:
+def breakdown_value(key: tuple[str, ...], n_keys: int) -> BreakdownValue:
     if n_keys == 0:
         return None
     if all(k == OTHER for k in key):
