@@ -9,6 +9,7 @@ import pytest
 
 from tests.backends import BACKENDS
 from tests.search.agg_fixtures import COLLECTIONS, Loaded, assert_close, loaded_fixture
+from tests.search.oracle import matches
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -288,6 +289,95 @@ def test_sum_other_doc_count_and_error_bound(loaded: Loaded) -> None:
     want = loaded.oracle("docs", {"t": {"terms": {"field": "tags", "size": 2}}})["t"]
     assert got["sum_other_doc_count"] == want["sum_other_doc_count"] > 0
     assert all(b["doc_count_error_upper_bound"] == 0 for b in got["buckets"])
+
+
+PARENT_TERMS: dict[str, dict[str, Any]] = {
+    "keyword": {"field": "k", "size": 3},
+    "long": {"field": "n", "size": 4},
+    "double": {"field": "x", "size": 2, "order": {"_key": "desc"}},
+    "boolean": {"field": "flag"},
+    "date": {"field": "when", "size": 3},
+    "missing": {"field": "user.age", "missing": -1, "size": 3},
+    "array": {"field": "tags", "size": 2},
+    "min_doc_count": {"field": "n", "min_doc_count": 12, "size": 5},
+    "metric_order": {"field": "k", "size": 2, "order": {"a": "asc"}},
+    "nobody": {"field": "none"},
+    "beyond_bound_keys": {"field": "k", "size": 2000},  # restricted by a CTE instead
+}
+
+
+@pytest.mark.parametrize("parent", list(PARENT_TERMS), ids=list(PARENT_TERMS))
+@pytest.mark.parametrize("query", [None, QUERY], ids=["all", "query"])
+def test_sub_aggregations_see_the_buckets_their_terms_selected(
+    loaded: Loaded, parent: str, query: dict[str, Any] | None
+) -> None:
+    """Children of a ``terms`` are restricted to its buckets with the keys its statement returned."""
+    subs = {
+        "a": {"avg": {"field": "x"}},
+        "d": {"date_histogram": {"field": "when", "calendar_interval": "week"}, "aggs": AVG_X},
+        "u": {"terms": {"field": "user.country", "size": 2}, "aggs": {"c": {"cardinality": {"field": "k"}}}},
+        "r": {"range": {"field": "n", "ranges": [{"to": 0}, {"from": 0}]}},
+        "h": {"top_hits": {"size": 1, "sort": [{"x": "desc"}], "_source": ["x"]}},
+    }
+    aggs = {"t": {"terms": PARENT_TERMS[parent], "aggs": subs}}
+    got, want = loaded.search("docs", aggs, query), loaded.oracle("docs", aggs, query)
+    for g, w in zip(got["t"]["buckets"], want["t"]["buckets"], strict=True):
+        assert [h["_id"] for h in g.pop("h")["hits"]["hits"]] == w.pop("h")["hits"]["ids"]
+    assert_close(got, want, rel=1e-7)
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+@pytest.mark.parametrize("query", [None, QUERY], ids=["all", "query"])
+def test_hits_total_beside_each_aggregation(loaded: Loaded, case: str, query: dict[str, Any] | None) -> None:
+    """The aggregation statement may count the hits too; the count is the query's, whatever the key."""
+    want = sum(matches(query, d) for d in COLLECTIONS["docs"])
+    body: dict[str, Any] = {"size": 0, "aggs": {"b": CASES[case]}, "query": query}
+    for track, total in ((None, {"value": want, "relation": "eq"}), (10, {"value": 10, "relation": "gte"})):
+        response = loaded.service.search("docs", {**body, "track_total_hits": track})
+        assert response["hits"]["total"] == total
+    empty = loaded.service.search("empty", body)
+    assert empty["hits"]["total"] == {"value": 0, "relation": "eq"}
+
+
+@pytest.mark.parametrize(
+    "aggs",
+    [
+        {"t": {"terms": {"field": "k"}}},
+        {"d": {"date_histogram": {"field": "when", "calendar_interval": "day"}}},
+        {"s": {"stats": {"field": "x"}}, "t": {"terms": {"field": "k"}}},
+    ],
+)
+def test_hits_total_needs_no_statement_of_its_own(loaded: Loaded, aggs: dict[str, Any]) -> None:
+    body = {"size": 0, "query": QUERY, "aggs": aggs, "profile": True}
+    response = loaded.service.search("docs", body)
+    assert response["hits"]["total"]["value"] == sum(matches(QUERY, d) for d in COLLECTIONS["docs"])
+    assert len(response["profile"]["sql"]) == len(response["profile"]["aggregations"])
+    assert "total_ms" not in response["profile"]["timings"]
+
+
+@pytest.mark.parametrize(
+    "aggs",
+    [
+        {"t": {"terms": {"field": "tags"}}},
+        {"t": {"terms": {"field": "k", "include": ["a", "b"]}}},
+        {"h": {"histogram": {"field": "n", "interval": 5, "min_doc_count": 10}}},
+        {"h": {"histogram": {"field": "x", "interval": 10, "hard_bounds": {"min": 0, "max": 30}}}},
+        {"r": {"range": {"field": "n", "ranges": [{"to": 0}]}}},
+    ],
+)
+def test_hits_total_of_statements_that_do_not_see_every_hit(loaded: Loaded, aggs: dict[str, Any]) -> None:
+    body = {"size": 0, "query": QUERY, "aggs": aggs, "profile": True}
+    response = loaded.service.search("docs", body)
+    assert response["hits"]["total"]["value"] == sum(matches(QUERY, d) for d in COLLECTIONS["docs"])
+    assert "total_ms" in response["profile"]["timings"]
+
+
+def test_hits_total_when_no_hit_has_the_key(loaded: Loaded) -> None:
+    """All hits lack the key: the aggregation returns no row, so the hits are counted apart."""
+    body = {"size": 0, "aggs": {"t": {"terms": {"field": "none"}}}, "profile": True}
+    response = loaded.service.search("docs", body)
+    assert response["hits"]["total"] == {"value": 500, "relation": "eq"}
+    assert response["aggregations"]["t"]["buckets"] == [] and "total_ms" in response["profile"]["timings"]
 
 
 def test_size_zero_search_with_hits_total(loaded: Loaded) -> None:

@@ -16,10 +16,12 @@ from typing import Any
 
 import orjson
 import pytest
+from sqlglot import exp
 
 from aggregata.dsl.aggs import parse_aggs
 from aggregata.dsl.search import parse_search
 from aggregata.model.mapping import Mapping
+from aggregata.sql.aggs.chosen import ChosenKeys
 from aggregata.sql.aggs.plan import plan_aggs
 from aggregata.sql.dialects import DIALECTS, render
 from aggregata.sql.search import compile_search
@@ -153,6 +155,15 @@ CASES: dict[str, dict[str, Any]] = {
 }
 
 
+def _keys_shown(tree: exp.Select) -> exp.Select:
+    """Keys an earlier statement selects (bound when it has run) as one placeholder ``s<n>_<column>``."""
+    tree = tree.copy()
+    for marker in list(tree.find_all(ChosenKeys)):
+        name = f"s{marker.args['statement']}_{marker.args['column']}"
+        marker.replace(exp.In(this=marker.this, expressions=[exp.Placeholder(this=name)]))
+    return tree
+
+
 def _json(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
@@ -162,13 +173,20 @@ def aggs_sql(body: dict[str, Any], dialect: str) -> str:
     request = parse_search({"size": 0, **body})
     compiled = compile_search(request, "docs", MAPPING, now=NOW)
     plan = plan_aggs(
-        parse_aggs(request.aggs), "docs", MAPPING, params=compiled.params, now=NOW, where=compiled.where
+        parse_aggs(request.aggs),
+        "docs",
+        MAPPING,
+        params=compiled.params,
+        now=NOW,
+        where=compiled.where,
+        count_hits=compiled.total is not None,
     )
     parts = []
     for i, statement in enumerate(plan.statements):
-        parts.append(f"-- statement {i}\n{render(statement.tree, dialect)};")
+        parts.append(f"-- statement {i}\n{render(_keys_shown(statement.tree), dialect)};")
         if statement.exact is not None:
-            parts.append(f"-- statement {i}, exact cardinality\n{render(statement.exact, dialect)};")
+            exact = render(_keys_shown(statement.exact), dialect)
+            parts.append(f"-- statement {i}, exact cardinality\n{exact};")
     params = orjson.dumps({k: _json(v) for k, v in compiled.params.values.items()}).decode()
     return "\n".join([*parts, f"-- params: {params}"]) + "\n"
 

@@ -29,10 +29,12 @@ from aggregata.search.agg_metrics import metric_result
 from aggregata.search.formats import format_date, format_number, java_double
 from aggregata.sql.aggs import plan as p
 from aggregata.sql.aggs.buckets import CompositeInfo, DateHistogramInfo, HistogramInfo, TermsInfo
+from aggregata.sql.aggs.chosen import bind_chosen
 from aggregata.sql.aggs.dates import bucket_of, next_key
 from aggregata.sql.aggs.metrics import MetricPlan, is_metric
 from aggregata.sql.aggs.ranges import FiltersInfo, RangeInfo
 from aggregata.sql.dialects import render
+from aggregata.sql.params import Params
 from aggregata.sql.query import time_zone
 from aggregata.storage.engine import Engine
 
@@ -62,16 +64,21 @@ class Executed:
 
 
 def execute(
-    engine: Engine, plan: p.AggPlan, params: dict[str, Any], *, timeout: float | None, limits: AggLimits
+    engine: Engine, plan: p.AggPlan, params: Params, *, timeout: float | None, limits: AggLimits
 ) -> Executed:
-    """Run each statement once (twice when an exact cardinality is needed after HyperLogLog)."""
+    """Run each statement once (twice when an exact cardinality is needed after HyperLogLog).
+
+    In order: a statement may restrict its rows to the keys an earlier one returned
+    (``bind_chosen``), which binds them into ``params``.
+    """
     out = Executed([])
     multi = {bp.statement for bp in plan.buckets.values() if not isinstance(bp.agg.spec, _SINGLE)}
     multi |= {bp.domain for bp in plan.buckets.values() if bp.domain is not None}
     for index, statement in enumerate(plan.statements):
-        rows = _run(engine, statement.tree, params, timeout, out)
+        rows = _run(engine, bind_chosen(statement.tree, out.rows, params), params.values, timeout, out)
         if statement.exact is not None and rows and _needs_exact(rows, statement.checks):
-            exact = _run(engine, statement.exact, params, timeout, out)
+            exact_tree = bind_chosen(statement.exact, out.rows, params)
+            exact = _run(engine, exact_tree, params.values, timeout, out)
             rows[0].update({alias: exact[0][alias] for alias, _ in statement.checks})
         if index in multi and len(rows) > limits.max_buckets:
             raise too_many_buckets(limits.max_buckets, len(rows))

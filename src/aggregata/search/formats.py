@@ -9,8 +9,10 @@ follow Java's rendering (``Double.toString``, ``DateTimeFormatter`` patterns, a 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
 
 DEFAULT_DATE_FORMAT = "strict_date_optional_time"
 
@@ -83,10 +85,20 @@ def format_date(millis: int | float, fmt: str | None = None, zone: tzinfo = UTC)
     if name == "epoch_second":
         return str(int(millis // 1000))
     try:
-        local = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(millis))).astimezone(zone)
+        local = (_EPOCH + timedelta(milliseconds=int(millis))).astimezone(zone)
     except OverflowError:  # past year 9999 (a sum of dates): the number itself
         return str(int(millis))
-    return "".join(_render(token, local) for token in _TOKEN.finditer(date_pattern(name)))
+    return "".join([part if isinstance(part, str) else part(local) for part in _compiled(date_pattern(name))])
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_Part = str | Callable[[datetime], str]
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> tuple[_Part, ...]:
+    """A Java date pattern as literal text and per-field renderers (patterns repeat: parse once)."""
+    return tuple(_part(token.group(0)) for token in _TOKEN.finditer(pattern))
 
 
 def _offset(local: datetime, colon: bool, z_for_zero: bool) -> str:
@@ -99,37 +111,49 @@ def _offset(local: datetime, colon: bool, z_for_zero: bool) -> str:
     return f"{sign}{hours:02d}:{minutes:02d}" if colon else f"{sign}{hours:02d}{minutes:02d}"
 
 
-def _render(match: re.Match[str], d: datetime) -> str:
-    token = match.group(0)
+_FIELDS: dict[str, Callable[[datetime], int]] = {
+    "M": lambda d: d.month,
+    "d": lambda d: d.day,
+    "H": lambda d: d.hour,
+    "m": lambda d: d.minute,
+    "s": lambda d: d.second,
+    "h": lambda d: (d.hour % 12) or 12,
+    "D": lambda d: d.timetuple().tm_yday,
+    "w": lambda d: d.isocalendar()[1],
+    "e": lambda d: d.isoweekday(),
+}
+
+
+def _part(token: str) -> _Part:
+    """One token of a pattern: its text, or how to render it from a date."""
     if token.startswith("'"):
         return token[1:-1].replace("''", "'") if len(token) > 2 else "'"
     letter, n = token[0], len(token)
     if not letter.isalpha():
         return token
     if letter in "yu":
-        return f"{d.year % 100:02d}" if n == 2 else str(d.year).zfill(n)
+        return (lambda d: f"{d.year % 100:02d}") if n == 2 else (lambda d: str(d.year).zfill(n))
     if letter == "x" and n == 4:  # week-based year
-        return str(d.isocalendar()[0]).zfill(4)
-    simple = {
-        "M": d.month, "d": d.day, "H": d.hour, "m": d.minute, "s": d.second,
-        "h": (d.hour % 12) or 12, "D": d.timetuple().tm_yday, "w": d.isocalendar()[1], "e": d.isoweekday(),
-    }  # fmt: skip
+        return lambda d: str(d.isocalendar()[0]).zfill(4)
     if letter == "M" and n >= 3:
-        return _MONTHS[d.month - 1][:3] if n == 3 else _MONTHS[d.month - 1]
+        return (lambda d: _MONTHS[d.month - 1][:3]) if n == 3 else (lambda d: _MONTHS[d.month - 1])
     if letter == "E":
-        return _DAYS[d.weekday()][:3] if n <= 3 else _DAYS[d.weekday()]
-    if letter in simple:
-        return str(simple[letter]).zfill(n)
+        return (lambda d: _DAYS[d.weekday()][:3]) if n <= 3 else (lambda d: _DAYS[d.weekday()])
+    field = _FIELDS.get(letter)
+    if field is not None:
+        return lambda d: str(field(d)).zfill(n)
     if letter == "S":
-        return f"{d.microsecond:06d}"[:n].ljust(n, "0")
+        return lambda d: f"{d.microsecond:06d}"[:n].ljust(n, "0")
     if letter == "a":
-        return "AM" if d.hour < 12 else "PM"
+        return lambda d: "AM" if d.hour < 12 else "PM"
     if letter == "X":
-        return _offset(d, colon=n >= 3, z_for_zero=True) if n != 1 else _offset(d, False, True)[:3]
+        if n == 1:
+            return lambda d: _offset(d, False, True)[:3]
+        return lambda d: _offset(d, colon=n >= 3, z_for_zero=True)
     if letter == "x":
-        return _offset(d, colon=n >= 3, z_for_zero=False)
+        return lambda d: _offset(d, colon=n >= 3, z_for_zero=False)
     if letter == "Z":
-        return _offset(d, colon=n == 5, z_for_zero=n == 5)
+        return lambda d: _offset(d, colon=n == 5, z_for_zero=n == 5)
     return token
 
 

@@ -11,11 +11,11 @@ from aggregata.dsl.aggs import AggLimits, parse_aggs
 from aggregata.dsl.search import SearchRequest, parse_search
 from aggregata.model.mapping import ID_FIELD
 from aggregata.model.source import json_value, unflatten
-from aggregata.search.aggregations import Shaper, aggregation_runs, bound_params, execute
+from aggregata.search.aggregations import Executed, Shaper, aggregation_runs, bound_params, execute
 from aggregata.search.pipeline import PIPELINE_TYPES, plan_pipelines
-from aggregata.sql.aggs.plan import plan_aggs
+from aggregata.sql.aggs.plan import AggPlan, plan_aggs
 from aggregata.sql.dialects import render
-from aggregata.sql.search import compile_search
+from aggregata.sql.search import CompiledSearch, compile_search
 from aggregata.storage.engine import Engine
 
 
@@ -65,6 +65,7 @@ class SearchService:
                 now=now,
                 where=compiled.where,
                 limits=self.limits,
+                count_hits=compiled.total is not None,
             )
         timings: dict[str, float] = {"compile_ms": (time.perf_counter() - started) * 1000}
         hits: list[dict[str, Any]] = []
@@ -76,44 +77,55 @@ class SearchService:
             hits = [
                 self._hit(coll.name, row, compiled.columns, compiled.sort_fields, request) for row in rows
             ]
-        response: dict[str, Any] = {"took": 0, "timed_out": False, "_shards": _SHARDS, "hits": {}}
-        if compiled.total is not None:
-            t0 = time.perf_counter()
-            bound = bound_params(compiled.total, params)
-            total = int(
-                self.engine.query(compiled.total, bound, timeout=request.timeout_s).column(0)[0].as_py()
-            )
-            timings["total_ms"] = (time.perf_counter() - t0) * 1000
-            track = request.track_total_hits
-            capped = track is not True and isinstance(track, int) and total > track
-            response["hits"]["total"] = {
-                "value": track if capped else total,
-                "relation": "gte" if capped else "eq",
-            }
-        response["hits"]["max_score"] = None if request.sort or not hits else 1.0
-        response["hits"]["hits"] = hits
-        runs: list[dict[str, Any]] = []
+        result: dict[str, Any] | None = None
+        executed = None
         if plan is not None:
             t0 = time.perf_counter()
-            executed = execute(self.engine, plan, params, timeout=request.timeout_s, limits=self.limits)
+            executed = execute(
+                self.engine, plan, compiled.params, timeout=request.timeout_s, limits=self.limits
+            )
             result = Shaper(coll.name, plan, executed.rows, self.limits).response(aggs)
             if pipelines is not None:
                 pipelines.apply(result)
-            response["aggregations"] = result
             timings["aggs_ms"] = (time.perf_counter() - t0) * 1000
-            runs = list(aggregation_runs(executed, self.engine.dialect))
+        response: dict[str, Any] = {"took": 0, "timed_out": False, "_shards": _SHARDS, "hits": {}}
+        total = self._total(request, compiled, hits_total(plan, executed), timings)
+        if total is not None:
+            response["hits"]["total"] = total
+        response["hits"]["max_score"] = None if request.sort or not hits else 1.0
+        response["hits"]["hits"] = hits
+        if result is not None:
+            response["aggregations"] = result
         response["took"] = int((time.perf_counter() - started) * 1000)
         if request.profile:
             dialect = self.engine.dialect
+            runs = list(aggregation_runs(executed, dialect)) if executed is not None else []
+            ran = (compiled.hits, compiled.total if "total_ms" in timings else None)
             response["profile"] = {
                 "dialect": dialect,
-                "sql": [render(t, dialect) for t in (compiled.hits, compiled.total) if t is not None]
-                + [run["sql"] for run in runs],
+                "sql": [render(t, dialect) for t in ran if t is not None] + [run["sql"] for run in runs],
                 "params": {k: json_value(v) for k, v in params.items()},
                 "timings": timings,
                 "aggregations": runs,
             }
         return response
+
+    def _total(
+        self, request: SearchRequest, compiled: CompiledSearch, counted: int | None, timings: dict[str, float]
+    ) -> dict[str, Any] | None:
+        """``hits.total``: the count an aggregation statement made (``counted``), else its own statement."""
+        if compiled.total is None:
+            return None
+        total = counted
+        if total is None:
+            t0 = time.perf_counter()
+            bound = bound_params(compiled.total, compiled.params.values)
+            table = self.engine.query(compiled.total, bound, timeout=request.timeout_s)
+            total = int(table.column(0)[0].as_py())
+            timings["total_ms"] = (time.perf_counter() - t0) * 1000
+        track = request.track_total_hits
+        capped = track is not True and isinstance(track, int) and total > track
+        return {"value": track if capped else total, "relation": "gte" if capped else "eq"}
 
     @staticmethod
     def _hit(
@@ -133,6 +145,19 @@ class SearchService:
         if request.sort:
             hit["sort"] = [_sort_value(row[f]) for f in sort_fields] + [row[ID_FIELD]]
         return hit
+
+
+def hits_total(plan: AggPlan | None, executed: Executed | None) -> int | None:
+    """The hit count an aggregation statement returned beside its buckets (``AggPlan.hits``).
+
+    ``None`` when no statement counted them, or when the one that did returned no row (all
+    the hits lack its key): then the count needs a statement of its own.
+    """
+    if plan is None or plan.hits is None or executed is None:
+        return None
+    statement, column = plan.hits
+    rows = executed.rows[statement]
+    return int(rows[0][column]) if rows else None
 
 
 _SHARDS = {"total": 1, "successful": 1, "skipped": 0, "failed": 0}

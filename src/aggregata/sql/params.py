@@ -21,7 +21,7 @@ class Params:
     def bind(self, value: Any) -> exp.Placeholder:
         name = f"p{len(self.values)}"
         self.values[name] = value
-        return exp.Placeholder(this=name, kind=exp.DataType.build(param_type(value)))
+        return exp.Placeholder(this=name, kind=_TYPES[param_type(value)].copy())
 
 
 def param_type(value: Any) -> str:
@@ -35,3 +35,9 @@ def param_type(value: Any) -> str:
     if isinstance(value, datetime):
         return "TIMESTAMPTZ"
     return "VARCHAR"
+
+
+# Parsed once: ``DataType.build`` parses its text argument on every call.
+_TYPES = {
+    name: exp.DataType.build(name) for name in ("BOOLEAN", "BIGINT", "DOUBLE", "TIMESTAMPTZ", "VARCHAR")
+}

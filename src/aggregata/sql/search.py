@@ -74,20 +74,24 @@ def compile_search(request: SearchRequest, name: str, mapping: Mapping, *, now: 
     hits = None
     if request.size > 0:
         selected = dict.fromkeys([ID_FIELD, *columns, *sort_fields])
+        # Fresh nodes throughout: the builders may take them without copying.
         hits = (
-            exp.select(*[col(c) for c in selected])
-            .from_(table(name))
-            .where(where.copy())
-            .order_by(*order)
-            .limit(request.size)
+            exp.select(*[col(c) for c in selected], copy=False)
+            .from_(table(name), copy=False)
+            .where(where.copy(), copy=False)
+            .order_by(*order, copy=False)
+            .limit(exp.Literal.number(request.size), copy=False)
         )
         if request.offset:
-            hits = hits.offset(request.offset)
+            hits = hits.offset(exp.Literal.number(request.offset), copy=False)
     total = None
     track = request.track_total_hits
     if track is True:
-        total = exp.select(exp.Count(this=exp.Star())).from_(table(name)).where(where.copy())
+        total = exp.select(exp.Count(this=exp.Star()), copy=False).from_(table(name), copy=False)
+        total = total.where(where.copy(), copy=False)
     elif track is not False and isinstance(track, int):
-        capped = exp.select(exp.Literal.number(1)).from_(table(name)).where(where.copy()).limit(track + 1)
-        total = exp.select(exp.Count(this=exp.Star())).from_(capped.subquery("capped"))
+        capped = exp.select(exp.Literal.number(1), copy=False).from_(table(name), copy=False)
+        capped = capped.where(where.copy(), copy=False).limit(exp.Literal.number(track + 1), copy=False)
+        total = exp.select(exp.Count(this=exp.Star()), copy=False)
+        total = total.from_(capped.subquery("capped", copy=False), copy=False)
     return CompiledSearch(where, hits, total, columns, sort_fields, params)

@@ -187,6 +187,9 @@ def bucket_of(utc_ms: int, rule: DateBuckets) -> int:
 def next_key(key: int, rule: DateBuckets) -> int:
     """The key of the bucket after the one starting at ``key``."""
     unit, fixed = rule.interval.unit, rule.interval.fixed_ms
+    if rule.fixed_zone and (fixed is not None or unit in UNIT_MS or unit in ("day", "week")):
+        # No daylight saving: these buckets are all one step long (see ``bucket_of``).
+        return key + (fixed or UNIT_MS.get(unit or "") or (WEEK_MS if unit == "week" else DAY_MS))
     if fixed is not None or unit in UNIT_MS:
         step = fixed or UNIT_MS[unit or "minute"]
         candidate = bucket_of(key + step, rule)

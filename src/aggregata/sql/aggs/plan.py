@@ -9,12 +9,18 @@ write by hand:
 * ``terms`` at the top level is ``GROUP BY k ORDER BY COUNT(*) DESC, k LIMIT size`` with
   ``SUM(COUNT(*)) OVER ()`` for ``sum_other_doc_count``; below another bucket it ranks with
   ``ROW_NUMBER() OVER (PARTITION BY <parent keys> ...)`` and ``QUALIFY``.
-* Children of a ``terms`` (or ``composite``) only see its selected buckets: a CTE with the
-  parent's ranking (only keys, no metrics) restricts their rows with ``IN``.
+* Children of a ``terms`` (or ``composite``) only see its selected buckets, restricted with
+  ``IN``: the keys a top-level ``terms``'s own statement returned, bound once it has run
+  (``sql/aggs/chosen.py``), else a CTE with the parent's ranking (only keys, no metrics).
 * ``range``, ``date_range`` and ``filters`` count all their conditions in one pass
   (``COUNT_IF`` per bucket, read back as one row per bucket: ``Unpivot``).
 * Every statement that could return one row per bucket stops at ``max_buckets + 1`` rows,
   so a request that would exceed the limit fails fast without pulling millions of rows.
+
+``hits.total`` rides along when asked for (``count_hits``), so a search with aggregations
+runs no separate count: top-level metrics' ``COUNT(*)`` is it, else a top-level ``terms`` or
+histogram groups its missing key too (the ``IS NOT NULL`` test moves from ``WHERE`` to
+``QUALIFY``) and adds ``SUM(COUNT(*)) OVER ()`` (``AggPlan.hits``).
 
 ``cardinality`` without parent keys runs HyperLogLog first and the exact count only when
 the estimate is near ``precision_threshold`` (``Statement.exact``); below parent buckets
@@ -32,9 +38,11 @@ from aggregata.dsl.aggs import Agg, AggLimits, Pipeline
 from aggregata.dsl.aggs import buckets as b
 from aggregata.dsl.aggs import metrics as m
 from aggregata.errors import BadRequest
-from aggregata.model.mapping import FieldType, Mapping
+from aggregata.model.mapping import Mapping
 from aggregata.sql.aggs.buckets import BucketContext
+from aggregata.sql.aggs.chosen import bound_selection, in_selection, missing_keys
 from aggregata.sql.aggs.composite import CompositeKeys, apply_composite
+from aggregata.sql.aggs.fold import HITS, fold_hits
 from aggregata.sql.aggs.frame import Frame
 from aggregata.sql.aggs.hits import RANK, top_hits_select
 from aggregata.sql.aggs.levels import Info, apply_bucket, bucket_conditions
@@ -108,6 +116,8 @@ class AggPlan:
     root_metrics: tuple[MetricPlan, ...] = ()
     buckets: dict[int, BucketPlan] = field(default_factory=dict)
     top_hits: dict[int, TopHitsPlan] = field(default_factory=dict)
+    hits: tuple[int, str] | None = None
+    """Where the query's hit count is (statement, column of its first row), if a statement has it."""
 
 
 def _prunes(agg: Agg) -> bool:
@@ -118,7 +128,14 @@ class Planner:
     """Builds the statements of one request; all share ``params``."""
 
     def __init__(
-        self, name: str, mapping: Mapping, params: Params, now: datetime, where: exp.Expr, limits: AggLimits
+        self,
+        name: str,
+        mapping: Mapping,
+        params: Params,
+        now: datetime,
+        where: exp.Expr,
+        limits: AggLimits,
+        count_hits: bool = False,
     ) -> None:
         self.ctx = BucketContext(table(name), mapping, params, now)
         self.mapping = mapping
@@ -126,6 +143,7 @@ class Planner:
         self.now = now
         self.where = where
         self.limits = limits
+        self.count_hits = count_hits
         self.plan = AggPlan()
         self.aliases: dict[int, str] = {}
         self.selections: dict[tuple[int, ...], tuple[str, dict[str, exp.Select]]] = {}
@@ -136,6 +154,8 @@ class Planner:
         metrics = tuple(a for a in aggs if is_metric(a))
         if metrics or any(isinstance(a.spec, m.TopHits) for a in aggs):
             self.plan.root = self._add(self._metrics_statement(metrics))
+            if self.count_hits:
+                self.plan.hits = (self.plan.root, DOC_COUNT)
         for agg in aggs:
             self._visit(agg, ())
         return self.plan
@@ -165,7 +185,7 @@ class Planner:
     def _frame(
         self, path: tuple[Agg, ...], *, inside_last: bool = False
     ) -> tuple[Frame, list[Info | object], dict[str, exp.Select]]:
-        """The rows inside the buckets of ``path``; CTEs restrict them to parents' selections.
+        """The rows inside the buckets of ``path``, restricted to parents' selections (keys or CTEs).
 
         The last level is restricted to its own selection only for what lives inside its
         buckets (``inside_last``: top hits); its own statement ranks the buckets itself.
@@ -182,9 +202,14 @@ class Planner:
                 frame, info = apply_bucket(frame, agg, alias, self.ctx)
                 infos.append(info)
             if (depth < len(path) - 1 or inside_last) and _prunes(agg):
+                bp = self.plan.buckets.get(id(agg))
+                bound = bound_selection(agg, frame, bp.statement, bp.keys, DOC_COUNT) if bp else None
+                if bound is not None:
+                    frame.where.append(bound)
+                    continue
                 name, needed = self._selection(path[: depth + 1])
                 ctes.update(needed)
-                frame.where.append(_chosen(frame, name, _missing_keys(agg, alias, infos[-1])))
+                frame.where.append(in_selection(frame, name, missing_keys(agg, alias, infos[-1])))
         return frame, infos, ctes
 
     def _selection(self, path: tuple[Agg, ...]) -> tuple[str, dict[str, exp.Select]]:
@@ -212,12 +237,13 @@ class Planner:
                 for i, agg in enumerate(metrics)
                 if not exact_only or isinstance(agg.spec, m.Cardinality)
             ]
-            select = exp.select(
-                exp.alias_(exp.Count(this=exp.Star()), DOC_COUNT, quoted=True), *compiler.selects
-            )
-            select = select.from_(frame.source.copy())
+            count = exp.alias_(exp.Count(this=exp.Star()), DOC_COUNT, quoted=True)
+            projections = [count, *(e.copy() for e in compiler.selects)]
+            select = exp.select(*projections, copy=False).from_(frame.source.copy(), copy=False)
             condition = frame.condition()
-            return (select.where(condition) if condition is not None else select), compiler, plans
+            if condition is not None:
+                select = select.where(condition, copy=False)
+            return select, compiler, plans
 
         approx = has_cardinality(metrics)
         tree, _, plans = build(CardinalityMode.APPROX if approx else CardinalityMode.AUTO)
@@ -246,12 +272,15 @@ class Planner:
         metrics = tuple(a for a in node.subs if is_metric(a))
         keyed_path = any(not isinstance(a.spec, _SINGLE) for a in path)
         mode = CardinalityMode.AUTO if keyed_path or not has_cardinality(metrics) else CardinalityMode.APPROX
-        tree, _, plan = self._bucket_select(path, lean=False, cardinality=mode)
+        fold = self.count_hits and self.plan.hits is None and len(path) == 1
+        tree, _, plan = self._bucket_select(path, lean=False, cardinality=mode, fold=fold)
         exact = None
         if mode is CardinalityMode.APPROX:
             exact, _, _ = self._bucket_select(path, lean=False, cardinality=CardinalityMode.EXACT)
         statement = self._statement(tree, list(plan.metrics), exact)
         plan.statement = self._add(statement)
+        if fold and any(s.alias_or_name == HITS for s in tree.expressions):
+            self.plan.hits = (plan.statement, HITS)
         if isinstance(node.spec, b.Terms) and node.spec.min_doc_count == 0:
             plan.domain = self._add(Statement(self._domain(path)))
         self.plan.buckets[id(node)] = plan
@@ -283,16 +312,18 @@ class Planner:
                 rename.update({mp.columns[k]: plans[j].columns[k] for k in mp.columns})
             selects += compiler.selects
             renames.append(rename)
-        select = exp.select(*selects).from_(frame.source.copy())
+        select = exp.select(*selects).from_(frame.source.copy(), copy=False)
         where = frame.condition()
         if where is not None:
-            select = select.where(where)
+            select = select.where(where, copy=False)
         grouping = [e for e in frame.key_exprs() if not isinstance(e, exp.Literal)]
         if grouping:
-            select = select.group_by(*grouping).order_by(*[col(a) for a, _ in frame.keys])
-            select = select.limit(self.limits.max_buckets + 1)
+            select = select.group_by(*grouping, copy=False).order_by(
+                *[col(a) for a, _ in frame.keys], copy=False
+            )
+            select = select.limit(_number(self.limits.max_buckets + 1), copy=False)
         for name, cte in ctes.items():
-            select = select.with_(name, as_=cte.copy())
+            select = select.with_(name, as_=cte.copy(), copy=False)
         parents = tuple(a for a, _ in frame.keys)
         return (
             select,
@@ -315,14 +346,15 @@ class Planner:
                 frame = Frame(self.ctx.table.copy(), [], [], Scope(self.mapping), root.counter)
         alias = self.aliases[id(path[-1])]
         frame, _ = apply_bucket(frame, path[-1], alias, self.ctx)
-        select = exp.select(frame.key_projections()[-1]).distinct().from_(frame.source.copy())
+        select = exp.select(frame.key_projections()[-1]).distinct(copy=False)
+        select = select.from_(frame.source.copy(), copy=False)
         condition = frame.condition()
         if condition is not None:
-            select = select.where(condition)
-        return select.limit(self.limits.max_buckets + 1)
+            select = select.where(condition, copy=False)
+        return select.limit(_number(self.limits.max_buckets + 1), copy=False)
 
     def _bucket_select(
-        self, path: tuple[Agg, ...], *, lean: bool, cardinality: CardinalityMode
+        self, path: tuple[Agg, ...], *, lean: bool, cardinality: CardinalityMode, fold: bool = False
     ) -> tuple[exp.Select, dict[str, exp.Select], BucketPlan]:
         node = path[-1]
         alias = self.aliases[id(node)]
@@ -330,6 +362,10 @@ class Planner:
         mine = {a for a, _ in frame.keys if a == alias or a.startswith(alias + "_")}
         own = [(a, e) for a, e in frame.keys if a in mine]
         parents = [(a, e) for a, e in frame.keys if a not in mine]
+        root_conditions = 0 if self.where == exp.true() else 1
+        folded = (
+            fold_hits(frame, node.spec, own, root_conditions) if fold and not parents and not lean else None
+        )
         compiler = MetricCompiler(frame.scope, self.params, self.now, cardinality)
         metric_aggs = [a for a in node.subs if is_metric(a)]
         exact_only = cardinality is CardinalityMode.EXACT
@@ -343,34 +379,42 @@ class Planner:
         if not lean:
             selects.append(exp.alias_(count.copy(), DOC_COUNT, quoted=True))
             selects += compiler.selects
-        select = exp.select(*selects).from_(frame.source.copy())
+        # Every tree below is built for this select alone: builders edit it in place (no copies).
+        select = exp.select(*selects, copy=False).from_(frame.source.copy(), copy=False)
         condition = frame.condition()
         if condition is not None:
-            select = select.where(condition)
+            select = select.where(condition, copy=False)
         grouping = [e for e in frame.key_exprs() if not isinstance(e, exp.Literal)]
         if grouping:  # a constant key (a single filter) would read as a column position
-            select = select.group_by(*grouping)
+            select = select.group_by(*grouping, copy=False)
         spec = node.spec
         partition = [e.copy() for _, e in parents if not isinstance(e, exp.Literal)]
+        if folded is not None:
+            select = folded.apply(select)
         if isinstance(spec, b.Terms):
-            select = self._rank_terms(select, node, spec, own[0][1], partition, compiler, metric_aggs, lean)
+            not_null = folded.not_null if folded is not None else None
+            select = self._rank_terms(
+                select, node, spec, own[0][1], partition, compiler, metric_aggs, lean, not_null
+            )
         elif isinstance(spec, b.Composite):
             keys_info = infos[-1]
             assert isinstance(keys_info, CompositeKeys)
-            select = select.order_by(*keys_info.order).limit(min(spec.size, self.limits.max_buckets + 1))
+            select = select.order_by(*[o.copy() for o in keys_info.order], copy=False)
+            select = select.limit(_number(min(spec.size, self.limits.max_buckets + 1)), copy=False)
         else:
             minimum = getattr(spec, "min_doc_count", 0)
             if minimum > 1:
-                select = select.having(exp.GTE(this=count.copy(), expression=exp.Literal.number(minimum)))
+                enough = exp.GTE(this=count.copy(), expression=exp.Literal.number(minimum))
+                select = select.having(enough, copy=False)
             if frame.keys:
-                select = select.order_by(*[col(a) for a, _ in frame.keys]).limit(self.limits.max_buckets + 1)
+                select = select.order_by(*[col(a) for a, _ in frame.keys], copy=False)
+                select = select.limit(_number(self.limits.max_buckets + 1), copy=False)
         if partition and isinstance(spec, b.Terms) and not lean:
-            select = select.order_by(*[col(a) for a, _ in parents], col(RANK)).limit(
-                self.limits.max_buckets + 1
-            )
+            select = select.order_by(*[col(a) for a, _ in parents], col(RANK), copy=False)
+            select = select.limit(_number(self.limits.max_buckets + 1), copy=False)
         if ctes:
             for name, cte in ctes.items():
-                select = select.with_(name, as_=cte.copy())
+                select = select.with_(name, as_=cte.copy(), copy=False)
         info = infos[-1]
         if isinstance(info, CompositeKeys):
             info = info.info
@@ -389,7 +433,9 @@ class Planner:
         compiler: MetricCompiler,
         metric_aggs: list[Agg],
         lean: bool,
+        not_null: exp.Expr | None = None,
     ) -> exp.Select:
+        """Rank the buckets; ``not_null``: the missing key is grouped too (for the hits) and left out."""
         count = exp.Count(this=exp.Star())
         order = self._terms_order(node, spec, key, compiler, metric_aggs)
         enough = exp.GTE(this=count.copy(), expression=exp.Literal.number(spec.min_doc_count))
@@ -401,17 +447,23 @@ class Planner:
             order = [exp.Ordered(this=exp.Not(this=enough.copy()), desc=False, nulls_first=False), *order]
         if not partition:
             if not lean:
-                total = exp.Window(this=exp.Sum(this=count.copy()))
-                select = select.select(exp.alias_(total, TOTAL, quoted=True))
+                counted: exp.Expr = count.copy()
+                if not_null is not None:
+                    counted = exp.Case(
+                        ifs=[exp.If(this=not_null.copy(), true=counted)], default=exp.Literal.number(0)
+                    )
+                total = exp.Window(this=exp.Sum(this=counted))
+                select = select.select(exp.alias_(total, TOTAL, quoted=True), copy=False)
             elif spec.min_doc_count > 1:
-                select = select.having(enough)
-            return select.order_by(*order).limit(size)
+                select = select.having(enough, copy=False)
+            return select.order_by(*order, copy=False).limit(_number(size), copy=False)
         rank = exp.Window(this=exp.RowNumber(), partition_by=partition, order=exp.Order(expressions=order))
+        keep = exp.LTE(this=rank.copy(), expression=exp.Literal.number(size))
         if not lean:
             total = exp.Window(this=exp.Sum(this=count.copy()), partition_by=[p.copy() for p in partition])
-            select = select.select(exp.alias_(total, TOTAL, quoted=True), exp.alias_(rank, RANK, quoted=True))
-        keep = exp.LTE(this=rank.copy(), expression=exp.Literal.number(size))
-        return select.qualify(exp.and_(keep, enough) if lean and spec.min_doc_count > 1 else keep)
+            ranked = (exp.alias_(total, TOTAL, quoted=True), exp.alias_(rank, RANK, quoted=True))
+            select = select.select(*ranked, copy=False)
+        return select.qualify(exp.and_(keep, enough) if lean and spec.min_doc_count > 1 else keep, copy=False)
 
     def _terms_order(
         self, node: Agg, spec: b.Terms, key: exp.Expr, compiler: MetricCompiler, metric_aggs: list[Agg]
@@ -447,7 +499,7 @@ class Planner:
         frame, _, ctes = self._frame(path, inside_last=True)
         select, columns, sort = top_hits_select(agg, frame, self.mapping, self.limits.max_buckets)
         for name, cte in ctes.items():
-            select = select.with_(name, as_=cte.copy())
+            select = select.with_(name, as_=cte.copy(), copy=False)
         index = self._add(Statement(select))
         self.plan.top_hits[id(agg)] = TopHitsPlan(agg, index, tuple(a for a, _ in frame.keys), columns, sort)
 
@@ -455,43 +507,9 @@ class Planner:
 _SINGLE = (b.Filter, b.Missing, b.Global, b.Nested, b.ReverseNested)
 
 
-def _chosen(frame: Frame, cte: str, nullable: dict[str, exp.Expr]) -> exp.Expr:
-    """``(keys) IN (SELECT keys FROM cte)``: the rows inside the buckets a parent selected.
-
-    A key that may be NULL (a composite ``missing_bucket``) takes part as the NULL-free
-    pair ``(key IS NULL, COALESCE(key, default))``, because ``IN`` never matches NULL.
-    """
-    targets: list[exp.Expr] = []
-    columns: list[exp.Expr] = []
-    for alias, expr in frame.keys:
-        default = nullable.get(alias)
-        if default is None:
-            targets.append(expr.copy())
-            columns.append(col(alias))
-            continue
-        for value, side in ((expr, targets), (col(alias), columns)):
-            side.append(exp.Is(this=value.copy(), expression=exp.Null()))
-            side.append(exp.Coalesce(this=value.copy(), expressions=[default.copy()]))
-    chosen = exp.select(*columns).from_(exp.table_(cte))
-    target = targets[0] if len(targets) == 1 else exp.Tuple(expressions=targets)
-    return exp.In(this=target, query=chosen.subquery())
-
-
-def _missing_keys(agg: Agg, alias: str, info: object) -> dict[str, exp.Expr]:
-    """Key columns of ``agg`` that can be NULL, with a non-NULL stand-in of their type."""
-    if not isinstance(agg.spec, b.Composite) or not isinstance(info, CompositeKeys):
-        return {}
-    out: dict[str, exp.Expr] = {}
-    for i, (src, f) in enumerate(zip(agg.spec.sources, info.info.fields, strict=True)):
-        if not src.missing_bucket:
-            continue
-        if src.kind == "terms" and f.type is FieldType.KEYWORD:
-            out[f"{alias}_{i}"] = exp.Literal.string("")
-        elif src.kind == "terms" and f.type is FieldType.BOOLEAN:
-            out[f"{alias}_{i}"] = exp.false()
-        else:
-            out[f"{alias}_{i}"] = exp.Literal.number(0)
-    return out
+def _number(n: int) -> exp.Expr:
+    """A ``LIMIT`` count as a node (an ``int`` would be parsed from text by sqlglot's builder)."""
+    return exp.Literal.number(n)
 
 
 def plan_aggs(
@@ -503,6 +521,11 @@ def plan_aggs(
     now: datetime,
     where: exp.Expr,
     limits: AggLimits = AggLimits(),
+    count_hits: bool = False,
 ) -> AggPlan:
-    """Compile a parsed aggregation tree into statements over collection ``name``."""
-    return Planner(name, mapping, params, now, where, limits).build(aggs)
+    """Compile a parsed aggregation tree into statements over collection ``name``.
+
+    ``count_hits``: also count the rows matching ``where`` in a statement if one can
+    (``AggPlan.hits``), so that ``hits.total`` needs no statement of its own.
+    """
+    return Planner(name, mapping, params, now, where, limits, count_hits).build(aggs)
