@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,15 @@ def test_ids_stay_unique_across_reopen_delete_and_failed_writes(tmp_path: Path) 
     assert (retried.stored, retried.duplicates) == (2, 0)
     assert engine.count("c") == 13
     engine.close()
+
+
+def test_query_past_its_timeout_is_cancelled(engine: DuckDBEngine) -> None:
+    """The watchdog interrupts the query; the cursor then serves the next one normally."""
+    from aggregata.errors import QueryTimeout
+
+    slow = "SELECT count(*) FROM range(1000000000000) a WHERE a.range % 7 = 3"
+    started = time.perf_counter()
+    with pytest.raises(QueryTimeout):
+        engine.query_sql(slow, timeout=0.2)
+    assert time.perf_counter() - started < 10
+    assert engine.query_sql("SELECT 1 AS one", timeout=5).to_pylist() == [{"one": 1}]

@@ -46,6 +46,7 @@ from aggregata.storage.engine import (
     run_due,
 )
 from aggregata.storage.ids import Hashes, IdIndex, hash_ids
+from aggregata.storage.watchdog import Watchdog
 
 CATALOG_TABLE = "_aggregata_catalog"
 T = TypeVar("T")
@@ -140,6 +141,7 @@ class DuckDBEngine(CollectionCache):
         self._tx: _Tx | None = None
         self._ids: dict[str, IdIndex] = {}
         self._rendered: dict[int, tuple[exp.Expr, str]] = {}
+        self._watchdog = Watchdog()
         self._writer = threading.Thread(target=self._write_loop, name="aggregata-writer", daemon=True)
         self._writer.start()
 
@@ -555,16 +557,14 @@ class DuckDBEngine(CollectionCache):
     ) -> pa.Table:
         cur = self._cursor()
         limit = timeout if timeout is not None else self.query_timeout_s
-        timer = threading.Timer(limit, cur.interrupt) if limit else None
-        if timer is not None:
-            timer.start()
+        timer = self._watchdog.arm(limit, cur.interrupt) if limit else None
         try:
             return cur.sql(sql, params=params or None).to_arrow_table()
         except duckdb.InterruptException as exc:
             raise QueryTimeout(f"query exceeded the timeout of {limit}s and was cancelled") from exc
         finally:
             if timer is not None:
-                timer.cancel()
+                self._watchdog.disarm(timer)
 
     def count(self, name: str) -> int:
         self.get_collection(name)
