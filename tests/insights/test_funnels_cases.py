@@ -134,6 +134,33 @@ CASES: dict[str, tuple[list[dict[str, Any]], dict[str, Any], list[int], list[flo
         [3, 1, 1],
         [None, 600.0, 600.0],
     ),
+    # Runs of entries shrink to their last (elements.py, compact.py): the entry before
+    # a step-1 event at the same time as a later entry must survive.
+    "runs-of-entries": (
+        [
+            *[ev("k1", e, m) for e, m in (("a", 0), ("a", 10), ("a", 20), ("b", 25), ("c", 30))],
+            *[ev("k2", e, m) for e, m in (("a", 0), ("a", 5), ("a", 5), ("b", 5), ("c", 70))],
+            *[ev("k3", "a", m) for m in range(6)],
+        ],
+        {"steps": [A, B, C], "window": HOUR},
+        [3, 2, 1],
+        [None, 300.0, 300.0],
+    ),
+    # Runs of a repeated step keep what an attempt can walk through: a → b → a → a → c.
+    "runs-of-repeated-steps": (
+        [
+            *[
+                ev("w1", e, m)
+                for e, m in (("a", 0), ("b", 1), ("a", 2), ("a", 3), ("a", 4), ("a", 5), ("c", 6))
+            ],
+            *[ev("w2", e, m) for e, m in (("a", 0), ("b", 1), ("a", 2), ("a", 2), ("a", 3), ("c", 4))],
+            *[ev("w3", e, m) for e, m in (("b", 0), ("a", 1), ("a", 1.5), ("a", 2), ("a", 2.5), ("a", 3))],
+            *[ev("w3", e, m) for e, m in (("b", 4), ("a", 5))],
+        ],
+        {"steps": [A, B, A, A, C], "window": HOUR},
+        [3, 3, 3, 2, 2],
+        [None, 60.0, 60.0, 60.0, 120.0],
+    ),
     "unknown-event": (
         [ev("p", "a", 0)],
         {"steps": [A, {"event": "never"}], "breakdown": "nothing"},

@@ -97,6 +97,8 @@ CASES: dict[str, dict[str, Any]] = {
         "steps": [PV, SIGNUP, PV, CART, PV, BUY, PV, CART, PV, BUY],
         "window": {"value": 2, "unit": "week"},
     },
+    "repeated-later": {"steps": [PV, SIGNUP, PV, PV, CART], "window": DAY},
+    "repeated-three": {"steps": [PV, CART, PV, PV, PV, BUY], "window": {"value": 3, "unit": "day"}},
     "strict": {"steps": [SIGNUP_PAGE, SIGNUP, PV], "order": "strict", "window": DAY},
     "strict-long": {"steps": [PV, PV, CART, PV, BUY], "order": "strict", "window": DAY},
     "unordered": {"steps": [BUY, CART, SIGNUP], "order": "unordered", "window": {"value": 2, "unit": "day"}},

@@ -5,8 +5,8 @@ ClickHouse both have vectorized list functions, but not the same ones: ClickHous
 scans (``arrayReverseFill``, ``arrayCumSum``), DuckDB has none; DuckDB gathers by position
 (``list_select``), ClickHouse through a lambda. Each node here is one list operation with
 one meaning, rendered per engine by ``DUCKDB_TRANSFORMS``/``CLICKHOUSE_TRANSFORMS`` (merged
-into the dialects in ``sql/dialects.py``), in linear time (``ListSort``/``ListGradeUp``:
-n log n) so the funnel stays linear in events and steps.
+into the dialects in ``sql/dialects.py``), in linear time (``ListSort``: n log n) so the
+funnel stays linear in events and steps.
 """
 
 from __future__ import annotations
@@ -41,10 +41,6 @@ class ListSort(exp.Expression, exp.Func):
     """List ``this`` sorted ascending (tuples lexicographically)."""
 
 
-class ListGradeUp(exp.Expression, exp.Func):
-    """The 1-based positions of list ``this`` in ascending order of its values."""
-
-
 class ListMax(exp.Expression, exp.Func):
     """Largest element of non-empty list ``this``."""
 
@@ -74,8 +70,18 @@ class ListWhere(exp.Expression, exp.Func):
     arg_types: ClassVar[dict[str, bool]] = {"this": True, "mask": True}
 
 
-class ListPositions(exp.Expression, exp.Func):
-    """The 1-based positions where boolean list ``this`` is true, ascending."""
+class ListIndexMap(exp.Expression, exp.Func):
+    """``[this for index in 1..len(over)]``: ``this`` reads lists by the 1-based lambda
+    variable ``index`` (an identifier), e.g. ``x[index] <> x[index + 1]`` compares neighbours."""
+
+    arg_types: ClassVar[dict[str, bool]] = {"this": True, "index": True, "over": True}
+
+
+class ListIndexWhere(exp.Expression, exp.Func):
+    """The positions ``index`` in 1..len(``over``) where ``this`` holds, ascending (arguments as
+    for ``ListIndexMap``): one pass, no boolean list in between."""
+
+    arg_types: ClassVar[dict[str, bool]] = {"this": True, "index": True, "over": True}
 
 
 class ListSelect(exp.Expression, exp.Func):
@@ -101,12 +107,13 @@ class ListRunEnds(exp.Expression, exp.Func):
 class ListNextOf(exp.Expression, exp.Func):
     """For i = 1..``length``: the first position after i (at or after i when ``inclusive``)
     where boolean list ``flags`` is true, or ``length + 1`` when there is none; ``this`` is
-    ``ListPositions(flags)``, the same positions ascending.
+    the same positions ascending (a column: ``ListIndexWhere`` of the same condition).
 
     ClickHouse fills the flagged positions backwards (``arrayReverseFill``). DuckDB has no
     scan, so it builds the result in O(length) from runs: the positions cut 1..length into
     segments that each hold one value (``list_resize`` of an empty list, then flatten).
-    Each engine reads the argument it needs; the other one is pruned as unused.
+    Each engine reads the argument it needs; the other one is pruned as unused (``flags``
+    may be an expression over the row's lists: DuckDB never evaluates it).
     """
 
     arg_types: ClassVar[dict[str, bool]] = {"this": True, "flags": True, "length": True, "inclusive": True}
@@ -162,7 +169,8 @@ def _flag(e: exp.Expr, name: str) -> bool:
 
 def _segments(length_fn: str, resize: str, flatten: str, lam: str, rng: str, cond: str) -> Render:
     """``ListNextOf``/``ListPrevOf``: segment ``_j`` (0..len(P)) of 1..length spans
-    ``[low, high)`` and holds ``value``; the segments are made and flattened."""
+    ``[low, high)`` and holds ``value``; the segments are made and flattened. Without any
+    flagged position (a step's event the actor never did: the common case) it is one fill."""
 
     def render(gen: Any, e: exp.Func) -> str:
         p, n = gen.sql(e.this), gen.sql(e, "length")
@@ -180,7 +188,9 @@ def _segments(length_fn: str, resize: str, flatten: str, lam: str, rng: str, con
             low = cond.format("_j = 0", "0" if inclusive else "1", at("_j"))
             high = cond.format(f"_j = {last}", n if inclusive else f"{n} + 1", at("_j + 1"))
             value = cond.format(f"_j = {last}", f"{n} + 1", at("_j + 1"))
-        return f"{flatten}({lam.format(resize.format(f'({high}) - ({low})', value), rng.format(last))})"
+        made = f"{flatten}({lam.format(resize.format(f'({high}) - ({low})', value), rng.format(last))})"
+        none = "0" if isinstance(e, ListPrevOf) else f"{n} + 1"
+        return cond.format(f"{last} = 0", resize.format(n, none), made)
 
     return render
 
@@ -221,6 +231,15 @@ def _ch_zipmap(gen: Any, e: ListZipMap) -> str:
     names = ", ".join(gen.sql(n) for n in e.args["names"])
     arrays = ", ".join(gen.sql(a) for a in e.args["arrays"])
     return f"arrayMap(({names}) -> {gen.sql(e.this)}, {arrays})"
+
+
+def _over_index(template: str) -> Render:
+    """``ListIndexMap``/``ListIndexWhere``: ``template`` gets the index, the body and the list."""
+
+    def render(gen: Any, e: exp.Func) -> str:
+        return template.format(gen.sql(e, "index"), gen.sql(e.this), gen.sql(e, "over"))
+
+    return render
 
 
 def _run_ends(index: str, differs: str) -> Render:
@@ -278,14 +297,14 @@ DUCKDB_TRANSFORMS: dict[type[exp.Expression], Render] = {
     ListAgg: _duck_list_agg,
     ListLen: lambda self, e: self.func("LEN", e.this),
     ListSort: lambda self, e: self.func("LIST_SORT", e.this),
-    ListGradeUp: lambda self, e: self.func("LIST_GRADE_UP", e.this),
     ListMax: lambda self, e: self.func("LIST_MAX", e.this),
     ListDistinct: lambda self, e: self.func("LIST_DISTINCT", e.this),
     ListUnnest: lambda self, e: self.func("UNNEST", e.this),
     ListConcat: lambda self, e: self.func("LIST_CONCAT", *e.expressions),
     ListFlatten: lambda self, e: self.func("FLATTEN", e.this),
     ListWhere: lambda self, e: self.func("LIST_WHERE", e.this, e.args["mask"]),
-    ListPositions: lambda self, e: f"LIST_WHERE(RANGE(1, LEN({self.sql(e.this)}) + 1), {self.sql(e.this)})",
+    ListIndexMap: _over_index("LIST_TRANSFORM(RANGE(1, LEN({2}) + 1), LAMBDA {0}: {1})"),
+    ListIndexWhere: _over_index("LIST_FILTER(RANGE(1, LEN({2}) + 1), LAMBDA {0}: {1})"),
     ListSelect: lambda self, e: self.func("LIST_SELECT", e.this, e.args["indexes"]),
     ListLastIndexOf: lambda self, e: (
         f"(LEN({self.sql(e.this)}) - LIST_POSITION(LIST_REVERSE({self.sql(e.this)}),"
@@ -307,18 +326,14 @@ CLICKHOUSE_TRANSFORMS: dict[type[exp.Expression], Render] = {
     ListAgg: _ch_list_agg,
     ListLen: lambda self, e: self.func("length", e.this),
     ListSort: lambda self, e: self.func("arraySort", e.this),
-    ListGradeUp: lambda self, e: (
-        f"arraySort((_i, _v) -> _v, arrayEnumerate({self.sql(e.this)}), {self.sql(e.this)})"
-    ),
     ListMax: lambda self, e: self.func("arrayMax", e.this),
     ListDistinct: lambda self, e: self.func("arrayDistinct", e.this),
     ListUnnest: lambda self, e: self.func("arrayJoin", e.this),
     ListConcat: lambda self, e: self.func("arrayConcat", *e.expressions),
     ListFlatten: lambda self, e: self.func("arrayFlatten", e.this),
     ListWhere: lambda self, e: f"arrayFilter((_x, _m) -> _m, {self.sql(e.this)}, {self.sql(e, 'mask')})",
-    ListPositions: lambda self, e: (
-        f"arrayFilter((_i, _f) -> _f, arrayEnumerate({self.sql(e.this)}), {self.sql(e.this)})"
-    ),
+    ListIndexMap: _over_index("arrayMap({0} -> {1}, arrayEnumerate({2}))"),
+    ListIndexWhere: _over_index("arrayFilter({0} -> {1}, arrayEnumerate({2}))"),
     ListSelect: lambda self, e: f"arrayMap(_i -> {self.sql(e.this)}[_i], {self.sql(e, 'indexes')})",
     ListLastIndexOf: lambda self, e: f"arrayLastIndex(_x -> _x = {self.sql(e, 'value')}, {self.sql(e.this)})",
     ListRunEnds: _run_ends(

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from aggregata.sql.lists import ListZipMap
+from aggregata.sql.lists import ListIndexWhere, ListZipMap
 from aggregata.sql.query import col
 
 ONE, ZERO = exp.Literal.number(1), exp.Literal.number(0)
@@ -102,3 +102,35 @@ def int64(value: int | exp.Expr) -> exp.Cast:
     kind = exp.DataType.build("BIGINT")
     kind.set("nullable", False)
     return exp.cast(number(value) if isinstance(value, int) else value, kind)
+
+
+# -- reading the actor's element lists by index (``ListIndexWhere`` / ``ListIndexMap`` bodies) --
+
+INDEX = "_i"
+"""The index variable of ``ListIndexWhere``/``ListIndexMap`` bodies."""
+
+
+def at(column: str, offset: int = 0) -> exp.Bracket:
+    """``column[_i + offset]``: a list read at the index variable. Out of range is NULL in
+    DuckDB and the type's default in ClickHouse (and a negative index counts from the end in
+    both), so bodies guard the reads they make near the ends."""
+    index: exp.Expr = var(INDEX)
+    if offset:
+        index = exp.Add(this=index, expression=number(offset))
+    return element(column, index)
+
+
+def index_where(body: exp.Expr, over: str = "_ms") -> ListIndexWhere:
+    """The positions of list ``over`` where ``body`` (reading lists with ``at``) holds."""
+    return ListIndexWhere(this=body, index=exp.to_identifier(INDEX), over=col(over))
+
+
+def capped(position: exp.Expr) -> exp.Expr:
+    """``min(position, n)``: "none" (n+1) read from an n-element pointer list as its last
+    element, which is "none" too. The engines' own ``least`` (both spell it so), not
+    sqlglot's NULL-checking CASE around DuckDB's: positions are never NULL."""
+    return exp.Anonymous(this="least", expressions=[position, col("_n")])
+
+
+def has_bit(value: exp.Expr, bit: int) -> exp.Expr:
+    return exp.NEQ(this=exp.BitwiseAnd(this=value, expression=number(bit)), expression=ZERO.copy())

@@ -78,7 +78,9 @@ def plan_funnel(req: FunnelRequest, schema: EventSchema, *, now: datetime) -> Fu
             parts = [event_condition(schema, event, params)]
             if filters:
                 parts.append(compile_filters(filters, schema, params, now=now, tz=tz))
-            plan.conditions.append(exp.Coalesce(this=exp.and_(*parts), expressions=[exp.false()]))
+            # May be NULL (a missing property): conditions are only read by CASE WHEN, where
+            # NULL is false, so no COALESCE is spent on every event.
+            plan.conditions.append(exp.and_(*parts))
         return keys[key]
 
     plan.step_cond = [condition(s.event, s.filters) for s in req.steps]
