@@ -13,7 +13,10 @@ from aggregata.storage.duckdb import DuckDBEngine
 def _registers(engine: DuckDBEngine, source: str) -> dict[int, int]:
     actor = exp.cast(col("a"), "VARCHAR")
     tree = (
-        exp.select(hll.register(actor).as_("reg"), exp.Max(this=hll.rank(actor.copy())).as_("rnk"))
+        exp.select(
+            hll.register(hll.actor_hash(actor)).as_("reg"),
+            exp.Max(this=hll.rank(hll.actor_hash(actor.copy()))).as_("rnk"),
+        )
         .from_(exp.to_identifier(source))
         .group_by(col("reg"))
     )

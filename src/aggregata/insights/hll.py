@@ -37,16 +37,25 @@ def _num(value: int | float) -> exp.Expr:
     return exp.Literal.number(value)
 
 
-def register(actor: exp.Expr) -> exp.Expr:
-    """The register (0 … m-1) an actor value updates."""
-    return exp.BitwiseAnd(this=ActorHash(this=actor), expression=_num(M - 1))
+def actor_hash(actor: exp.Expr) -> exp.Expr:
+    """The 64-bit hash ``register`` and ``rank`` take apart (compute it once per row)."""
+    return ActorHash(this=actor)
 
 
-def rank(actor: exp.Expr) -> exp.Expr:
-    """1 + leading zeros of the 32 hash bits after the register bits (1 … 33)."""
-    shifted = exp.Paren(this=exp.BitwiseRightShift(this=ActorHash(this=actor), expression=_num(P)))
+def register(hashed: exp.Expr) -> exp.Expr:
+    """The register (0 … m-1) an actor with hash ``hashed`` updates."""
+    return exp.BitwiseAnd(this=hashed, expression=_num(M - 1))
+
+
+def rank(hashed: exp.Expr) -> exp.Expr:
+    """1 + leading zeros of the 32 hash bits after the register bits (1 … 33).
+
+    ``w | 1`` has the same integer log2 as ``w`` for every ``w`` ≥ 1 and keeps the
+    logarithm defined at 0 (engines may evaluate both branches), where the rank is 33.
+    """
+    shifted = exp.Paren(this=exp.BitwiseRightShift(this=hashed, expression=_num(P)))
     w = exp.Paren(this=exp.BitwiseAnd(this=shifted, expression=_num((1 << _RANK_BITS) - 1)))
-    positive = exp.Greatest(this=w.copy(), expressions=[_num(1)])  # log of 0 is an error
+    positive = exp.Paren(this=exp.BitwiseOr(this=w.copy(), expression=_num(1)))
     log2 = exp.Floor(this=exp.Log(this=_num(2), expression=positive))
     return exp.Case(
         ifs=[exp.If(this=exp.EQ(this=w.copy(), expression=_num(0)), true=_num(_RANK_BITS + 1))],

@@ -269,32 +269,39 @@ def stage_rows(
 ) -> exp.Select:
     """Event rows ``source`` (with columns ``available``) as staged rows: the event, its
     time, its encoded breakdown keys and its actor's sketch register and rank (NULL when the
-    event has no actor)."""
+    event has no actor; the actor is hashed once, in an inner select)."""
     have = set(available)
     ts = col(spec.timestamp)
-    actor = exp.cast(col(spec.actor), "VARCHAR")
-    no_actor = exp.Is(this=col(spec.actor), expression=exp.Null())
-
-    def if_actor(value: exp.Expr) -> exp.Expr:
-        return exp.Case(ifs=[exp.If(this=no_actor.copy(), true=exp.Null())], default=value)
-
+    actor = col(spec.actor)
+    keys = [f"k{i}" for i in range(len(spec.breakdowns))]
+    encoded = [encode(col(b) if b in have else None) for b in spec.breakdowns]
     conds: list[exp.Expr] = [
         exp.Not(this=exp.Is(this=ts.copy(), expression=exp.Null())),
         exp.Not(this=exp.Is(this=col(spec.event), expression=exp.Null())),
     ]
     if where is not None:
         conds.append(where)
-    return (
+    hashed = exp.Case(
+        ifs=[exp.If(this=exp.Is(this=actor.copy(), expression=exp.Null()), true=exp.Null())],
+        default=hll.actor_hash(exp.cast(actor.copy(), "VARCHAR")),
+    )
+    inner = (
         exp.select(
             exp.cast(col(spec.event), "VARCHAR").as_("event"),
             ts.as_("ts"),
-            *[encode(col(b) if b in have else None).as_(f"k{i}") for i, b in enumerate(spec.breakdowns)],
-            if_actor(hll.register(actor)).as_("reg"),
-            if_actor(hll.rank(actor.copy())).as_("rnk"),
+            *[e.as_(k) for k, e in zip(keys, encoded, strict=True)],
+            hashed.as_("_h"),
         )
         .from_(source)
         .where(exp.and_(*conds))
     )
+    return exp.select(
+        col("event"),
+        col("ts"),
+        *[col(k) for k in keys],
+        hll.register(col("_h")).as_("reg"),
+        hll.rank(col("_h")).as_("rnk"),
+    ).from_(inner.subquery("h"))
 
 
 def fold(spec: RollupSpec, grain: str, staged: exp.Expr, *, sketch: bool) -> exp.Select:

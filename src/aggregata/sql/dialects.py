@@ -184,6 +184,7 @@ AggregataClickHouse.Generator.TRANSFORMS = {
     **AggregataClickHouse.Generator.TRANSFORMS,
     # ClickHouse has no ``&``/``>>`` operators, only functions.
     exp.BitwiseAnd: lambda self, e: self.func("bitAnd", e.this, e.expression),
+    exp.BitwiseOr: lambda self, e: self.func("bitOr", e.this, e.expression),
     exp.BitwiseRightShift: lambda self, e: self.func("bitShiftRight", e.this, e.expression),
     LocalDate: lambda self, e: self.func("toDate", e.this, e.args["zone"]),
     StartOfDate: lambda self, e: self.func(_CH_START_OF[e.text("unit")], e.this),
