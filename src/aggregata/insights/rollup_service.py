@@ -90,6 +90,7 @@ class RollupListener:
         self.monotonic = monotonic
         self._lock = threading.Lock()
         self._built: dict[str, RollupSpec | None] = {}
+        self._generation = 0  # bumped whenever what rollups hold may have changed
         self._staged: dict[str, _Staged] = {}
         self._statements: dict[tuple[RollupSpec, str, tuple[str, ...]], exp.Insert] = {}
 
@@ -177,6 +178,8 @@ class RollupListener:
         pending = self._pending(tx)
         now = self.monotonic()
         with self._lock:
+            if pending.ready:
+                self._generation += 1
             for name, spec in pending.ready.items():
                 if not spec.timestamp:  # dropped
                     self._built[name] = None
@@ -194,8 +197,22 @@ class RollupListener:
     def forget(self, collection: str) -> None:
         """Rollups of ``collection`` were built or dropped outside a write: read the catalog."""
         with self._lock:
+            self._generation += 1
             self._built.pop(collection, None)
             self._staged.pop(collection, None)
+
+    def known(self, collection: str) -> tuple[bool, RollupSpec | None, int]:
+        """Whether what ``collection``'s rollups hold is known here, what, and the generation
+        to pass to ``remember``."""
+        with self._lock:
+            return collection in self._built, self._built.get(collection), self._generation
+
+    def remember(self, collection: str, spec: RollupSpec | None, generation: int) -> None:
+        """What a reader found in the catalog, unless a write or ``forget`` came since (its
+        answer may predate them)."""
+        with self._lock:
+            if generation == self._generation:
+                self._built.setdefault(collection, spec)
 
     def due(self, idle: bool) -> Callable[[Transaction], Any] | None:
         """Folding (and compaction) work to run in a transaction of its own, if any is due."""
@@ -249,9 +266,14 @@ class RollupService:
         """What ``collection``'s rollups hold now (None: no rollups)."""
         if not self.enabled:
             return None
+        known, spec, generation = self.listener.known(collection)
+        if known:
+            return spec
         params = Params()
         rows = self.engine.query(built_query(collection, params), params.values).to_pylist()
-        return read_built(rows, collection)
+        spec = read_built(rows, collection)
+        self.listener.remember(collection, spec, generation)
+        return spec
 
     def _transaction(self, fn: Callable[[Transaction], Any]) -> Any:
         tx_engine: TransactionalEngine = self.engine  # type: ignore[assignment]

@@ -301,7 +301,7 @@ def stage_rows(
         *[col(k) for k in keys],
         hll.register(col("_h")).as_("reg"),
         hll.rank(col("_h")).as_("rnk"),
-    ).from_(inner.subquery("h"))
+    ).from_(inner.subquery("h", copy=False), copy=False)
 
 
 def fold(spec: RollupSpec, grain: str, staged: exp.Expr, *, sketch: bool) -> exp.Select:
@@ -311,7 +311,7 @@ def fold(spec: RollupSpec, grain: str, staged: exp.Expr, *, sketch: bool) -> exp
         FromEpochMillis(this=floor_ms(col("ts"), GRAINS[grain])).as_("bucket"),
         *[col(f"k{i}") for i in range(len(spec.breakdowns))],
         *([col("reg"), col("rnk")] if sketch else []),
-    ).from_(staged)
+    ).from_(staged, copy=False)
     if sketch:
         inner = inner.where(exp.Not(this=exp.Is(this=col("reg"), expression=exp.Null())))
     keys = spec.key_names() + (["reg"] if sketch else [])
@@ -319,7 +319,7 @@ def fold(spec: RollupSpec, grain: str, staged: exp.Expr, *, sketch: bool) -> exp
     value = exp.Max(this=col("rnk")).as_("rnk") if sketch else count.as_("n")
     return (
         exp.select(*[col(k) for k in keys], value)
-        .from_(inner.subquery("r"))
+        .from_(inner.subquery("r", copy=False), copy=False)
         .group_by(*[col(k) for k in keys])
     )
 
@@ -334,7 +334,9 @@ def aggregate(
     where: exp.Expr | None = None,
 ) -> exp.Select:
     """Rows of a rollup table computed from event rows ``source`` (with columns ``available``)."""
-    return fold(spec, grain, stage_rows(spec, source, available, where).subquery("s"), sketch=sketch)
+    return fold(
+        spec, grain, stage_rows(spec, source, available, where).subquery("s", copy=False), sketch=sketch
+    )
 
 
 def readable(spec: RollupSpec, grain: str, *, sketch: bool) -> exp.Expr:
@@ -344,7 +346,7 @@ def readable(spec: RollupSpec, grain: str, *, sketch: bool) -> exp.Expr:
         exp.table_(spec.table(grain, sketch=sketch), quoted=True)
     )
     staged = fold(spec, grain, exp.table_(spec.stage(), quoted=True), sketch=sketch)
-    return exp.union(stored, staged, distinct=False).subquery("rollup")
+    return exp.union(stored, staged, distinct=False).subquery("rollup", copy=False)
 
 
 def append(spec: RollupSpec, grain: str, sketch: bool, rows: exp.Select) -> exp.Insert:

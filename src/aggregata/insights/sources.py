@@ -132,14 +132,18 @@ class RawRelation(Relation):
     def unique(self, rows: exp.Expr, group: list[tuple[str, exp.Expr]]) -> exp.Select:
         v = exp.Count(this=exp.Distinct(expressions=[col("_a")])).as_("v")
         return (
-            exp.select(*[e.as_(n) for n, e in group], v).from_(rows).group_by(*[e.copy() for _, e in group])
+            exp.select(*[e.as_(n) for n, e in group], v)
+            .from_(rows, copy=False)
+            .group_by(*[e.copy() for _, e in group])
         )
 
     def actor_columns(self) -> list[str]:
         return ["_a"]
 
     def rolling_units(self, rows: exp.Expr, unit: exp.Expr, keys: list[str]) -> exp.Select:
-        return exp.select(unit.as_("u"), *[col(k) for k in keys], col("_a")).distinct().from_(rows)
+        return (
+            exp.select(unit.as_("u"), *[col(k) for k in keys], col("_a")).distinct().from_(rows, copy=False)
+        )
 
 
 class RollupRelation(Relation):
@@ -160,7 +164,9 @@ class RollupRelation(Relation):
         conds += [self._filter(f, params) for f in (*self.plan.filters, *series.filters)]
         extra = [col("reg"), col("rnk")] if sketch else [col("n")]
         select = exp.select(col("bucket").as_("_ts"), *[k.as_(f"_k{i}") for i, k in enumerate(keys)], *extra)
-        return select.from_(readable(self.spec, self.grain, sketch=sketch)).where(exp.and_(*conds))
+        return select.from_(readable(self.spec, self.grain, sketch=sketch), copy=False).where(
+            exp.and_(*conds)
+        )
 
     def _key(self, name: str) -> str:
         field = resolve_field(self.plan.schema.mapping, name)
@@ -203,7 +209,7 @@ class RollupRelation(Relation):
             others = [(n, e) for n, e in group if n not in timed]
             estimated = self._estimate(rows, [("_ts", col("_ts")), *others])
             outer = [e.as_(n) if n in timed else col(n) for n, e in group]
-            return exp.select(*outer, col("v")).from_(estimated.subquery("e"))
+            return exp.select(*outer, col("v")).from_(estimated.subquery("e", copy=False), copy=False)
         return self._estimate(rows, group)
 
     @staticmethod
@@ -211,13 +217,13 @@ class RollupRelation(Relation):
         names = [n for n, _ in group]
         merged = (
             exp.select(*[e.as_(n) for n, e in group], col("reg"), exp.Max(this=col("rnk")).as_("rnk"))
-            .from_(rows)
+            .from_(rows, copy=False)
             .group_by(*[e.copy() for _, e in group], col("reg"))
         )
         v = exp.Round(this=hll.estimate_aggregate(col("rnk"))).as_("v")
         return (
             exp.select(*[col(n) for n in names], v)
-            .from_(merged.subquery("m"))
+            .from_(merged.subquery("m", copy=False), copy=False)
             .group_by(*[col(n) for n in names])
         )
 
@@ -230,6 +236,6 @@ class RollupRelation(Relation):
             exp.select(
                 unit.as_("u"), *[col(k) for k in keys], col("reg"), exp.Max(this=col("rnk")).as_("rnk")
             )
-            .from_(rows)
+            .from_(rows, copy=False)
             .group_by(*[g.copy() for g in group])
         )

@@ -101,13 +101,39 @@ class TrendsService:
         rows: list[Row] = self.engine.query(query.tree, query.params).to_pylist()
         return rows
 
+    def _counted(
+        self, rel: Relation, series: SeriesPlan, period: Period
+    ) -> tuple[list[tuple[str, ...]], list[Row], dict[tuple[str, ...], int | float]] | None:
+        """For counts (``total``), one query: the ranking and the totals are sums of the
+        buckets. None when the breakdown has more values than its limit (then ``$other``
+        needs the ranking first)."""
+        if series.math != "total":
+            return None
+        plan = rel.plan
+        n_keys = len(plan.breakdowns)
+        per_bucket = self._run(values(rel, series, period, None, per_bucket=True))
+        sums: dict[tuple[str, ...], int | float] = {}
+        for row in per_bucket:
+            key = tuple(row[f"_k{i}"] for i in range(n_keys))
+            sums[key] = sums.get(key, 0) + number(row["v"])
+        if not n_keys:
+            return [()], per_bucket, sums
+        if len(sums) > plan.breakdown_limit:
+            return None
+        return _ranked(sums), per_bucket, sums
+
     def _series(self, rel: Relation, series: SeriesPlan, period: Period) -> list[dict[str, Any]]:
         """One result per breakdown value (one in all without a breakdown)."""
         plan = rel.plan
         n_keys = len(plan.breakdowns)
-        order, top = breakdown_order(self._run, rel, series, period)
-        per_bucket = self._run(values(rel, series, period, top, per_bucket=True))
-        totals = self._run(values(rel, series, period, top, per_bucket=False))
+        counted = self._counted(rel, series, period)
+        if counted is not None:
+            order, per_bucket, total = counted
+        else:
+            order, top = breakdown_order(self._run, rel, series, period)
+            per_bucket = self._run(values(rel, series, period, top, per_bucket=True))
+            totals = self._run(values(rel, series, period, top, per_bucket=False))
+            total = {tuple(r[f"_k{i}"] for i in range(n_keys)): number(r["v"]) for r in totals}
         index = {b.key: i for i, b in enumerate(period.buckets)}
         data: dict[tuple[str, ...], list[int | float]] = {k: [0] * len(index) for k in order}
         for row in per_bucket:
@@ -115,7 +141,6 @@ class TrendsService:
             slot = index.get(row["b"])
             if slot is not None and key in data:
                 data[key][slot] = number(row["v"])
-        total = {tuple(r[f"_k{i}"] for i in range(n_keys)): number(r["v"]) for r in totals}
         labels = [b.label for b in period.buckets]
         out = []
         for key in order:
@@ -132,6 +157,11 @@ class TrendsService:
                 }
             )
         return out
+
+
+def _ranked(sums: dict[tuple[str, ...], int | float]) -> list[tuple[str, ...]]:
+    """Keys by count, most first, ties by key: the order ``trends_sql.ranking`` gives."""
+    return sorted(sums, key=lambda k: (-sums[k], tuple("" if x is None else x for x in k)))
 
 
 def breakdown_order(

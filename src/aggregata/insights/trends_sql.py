@@ -60,10 +60,10 @@ def ranking(rel: Relation, series: SeriesPlan, period: Period, limit: int) -> Qu
     """Breakdown values by number of events, most first (ties by value), ``limit + 1`` of them."""
     params = Params()
     keys = [col(k) for k in _keys(rel.plan)]
-    rows = rel.rows(series, params, period.start, period.end, None, sketch=False).subquery("r")
+    rows = rel.rows(series, params, period.start, period.end, None, sketch=False).subquery("r", copy=False)
     tree = (
         exp.select(*keys, rel.count().as_("c"))
-        .from_(rows)
+        .from_(rows, copy=False)
         .group_by(*[k.copy() for k in keys])
         .order_by(exp.Ordered(this=col("c"), desc=True), *[k.copy() for k in keys])
         .limit(limit + 1)
@@ -82,28 +82,28 @@ def values(rel: Relation, series: SeriesPlan, period: Period, top: Top, *, per_b
     if math in ROLLING_MATHS and per_bucket and _window_is_bucket(plan, math):
         # Each day's window is that day: the actors of each bucket, no fan-out needed.
         since = rolling_window_start(plan, period, ROLLING_MATHS[math])
-        rows = rel.rows(series, params, since, period.end, top, sketch=True).subquery("r")
+        rows = rel.rows(series, params, since, period.end, top, sketch=True).subquery("r", copy=False)
         return Query(rel.unique(rows, group), params.values)
     if math in ROLLING_MATHS and per_bucket:
         return Query(_rolling(rel, series, period, top, params), params.values)
     if math in ROLLING_MATHS or math == "unique_actors":
         if math == "unique_actors" and plan.cumulative and per_bucket:
             return Query(_first_seen(rel, series, period, top, params, group), params.values)
-        rows = rel.rows(series, params, period.start, period.end, top, sketch=True).subquery("r")
+        rows = rel.rows(series, params, period.start, period.end, top, sketch=True).subquery("r", copy=False)
         return Query(rel.unique(rows, group), params.values)
-    rows = rel.rows(series, params, period.start, period.end, top, sketch=False).subquery("r")
+    rows = rel.rows(series, params, period.start, period.end, top, sketch=False).subquery("r", copy=False)
     named = [e.as_(n) for n, e in group]
     if math in PROPERTY_MATHS:
-        tree = exp.select(*named, _aggregate(math, col("_x")).as_("v")).from_(rows)
+        tree = exp.select(*named, _aggregate(math, col("_x")).as_("v")).from_(rows, copy=False)
     elif math in PER_ACTOR_MATHS:
         per_actor = _grouped(
-            exp.select(*named, col("_a"), exp.Count(this=exp.Star()).as_("c")).from_(rows),
+            exp.select(*named, col("_a"), exp.Count(this=exp.Star()).as_("c")).from_(rows, copy=False),
             [*(e.copy() for _, e in group), col("_a")],
-        ).subquery("pa")
+        ).subquery("pa", copy=False)
         outer = exp.select(*[col(n) for n, _ in group], _aggregate(PER_ACTOR_MATHS[math], col("c")).as_("v"))
-        return Query(_grouped(outer.from_(per_actor), [col(n) for n, _ in group]), params.values)
+        return Query(_grouped(outer.from_(per_actor, copy=False), [col(n) for n, _ in group]), params.values)
     else:
-        tree = exp.select(*named, rel.count().as_("v")).from_(rows)
+        tree = exp.select(*named, rel.count().as_("v")).from_(rows, copy=False)
     return Query(_grouped(tree, [e.copy() for _, e in group]), params.values)
 
 
@@ -124,15 +124,17 @@ def _first_seen(
     """Actors by the bucket they were first seen in: cumulative uniques (raw only)."""
     keys = [(n, e) for n, e in group if n != "b"]
     bucket = next(e for n, e in group if n == "b")
-    rows = rel.rows(series, params, period.start, period.end, top, sketch=True).subquery("r")
+    rows = rel.rows(series, params, period.start, period.end, top, sketch=True).subquery("r", copy=False)
     first = _grouped(
-        exp.select(col("_a"), *[e.as_(n) for n, e in keys], exp.Min(this=bucket).as_("b")).from_(rows),
+        exp.select(col("_a"), *[e.as_(n) for n, e in keys], exp.Min(this=bucket).as_("b")).from_(
+            rows, copy=False
+        ),
         [col("_a"), *[e.copy() for _, e in keys]],
-    ).subquery("f")
+    ).subquery("f", copy=False)
     names = [col("b"), *[col(n) for n, _ in keys]]
     return (
         exp.select(*names, exp.Count(this=exp.Star()).as_("v"))
-        .from_(first)
+        .from_(first, copy=False)
         .group_by(*[n.copy() for n in names])
     )
 
@@ -143,13 +145,15 @@ def _rolling(rel: Relation, series: SeriesPlan, period: Period, top: Top, params
     days = ROLLING_MATHS[series.math]
     keys = _keys(plan)
     window_start = rolling_window_start(plan, period, days)
-    rows = rel.rows(series, params, window_start, period.end, top, sketch=True).subquery("r")
-    units = rel.rolling_units(rows, b.unit_sql(col("_ts"), period.start), keys).subquery("u")
+    rows = rel.rows(series, params, window_start, period.end, top, sketch=True).subquery("r", copy=False)
+    units = rel.rolling_units(rows, b.unit_sql(col("_ts"), period.start), keys).subquery("u", copy=False)
     fan_out = days * 86_400_000 // b.step_ms if b.sub_day else days
     carried = [col(k) for k in keys] + [col(c) for c in rel.actor_columns()]
     step = exp.Explode(this=exp.Anonymous(this="range", expressions=[exp.Literal.number(fan_out)]))
-    fanned = exp.select(col("u"), *carried, step.as_("j")).from_(units).subquery("f")
-    moved = exp.select(b.unit_plus(col("u"), col("j")).as_("c"), *[c.copy() for c in carried]).from_(fanned)
+    fanned = exp.select(col("u"), *carried, step.as_("j")).from_(units, copy=False).subquery("f", copy=False)
+    moved = exp.select(b.unit_plus(col("u"), col("j")).as_("c"), *[c.copy() for c in carried]).from_(
+        fanned, copy=False
+    )
     first = b.unit_key(period.start)
     last = b.unit_key(period.end - timedelta(microseconds=1))
     c = col("c")
@@ -164,7 +168,7 @@ def _rolling(rel: Relation, series: SeriesPlan, period: Period, top: Top, params
         )
         is_last = exp.EQ(this=c.copy(), expression=b.unit_literal(last, params))
         conds.append(exp.Paren(this=exp.or_(ends_bucket, is_last)))
-    kept = moved.subquery("m")
-    filtered = exp.select("*").from_(kept).where(exp.and_(*conds)).subquery("w")
+    kept = moved.subquery("m", copy=False)
+    filtered = exp.select("*").from_(kept, copy=False).where(exp.and_(*conds)).subquery("w", copy=False)
     group = [("b", b.bucket_of_unit_sql(col("c"))), *[(k, col(k)) for k in keys]]
     return rel.unique(filtered, group)
