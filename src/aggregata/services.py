@@ -37,6 +37,7 @@ def build_services(settings: Settings) -> Services:
         settings.database_path,
         threads=settings.threads,
         memory_limit=settings.memory_limit,
+        checkpoint_threshold=settings.checkpoint_threshold,
         query_timeout_s=settings.query_timeout_s,
     )
     services = Services(settings, engine, IngestService(engine), SearchService(engine))

@@ -188,3 +188,12 @@ def test_query_past_its_timeout_is_cancelled(engine: DuckDBEngine) -> None:
         engine.query_sql(slow, timeout=0.2)
     assert time.perf_counter() - started < 10
     assert engine.query_sql("SELECT 1 AS one", timeout=5).to_pylist() == [{"one": 1}]
+
+
+def test_checkpoint_threshold_reaches_duckdb(tmp_path: Path) -> None:
+    engine = DuckDBEngine(tmp_path / "db.duckdb", checkpoint_threshold="64MB")
+    try:
+        got = engine.query_sql("SELECT current_setting('checkpoint_threshold') AS t").to_pylist()
+        assert got[0]["t"] == "61.0 MiB"  # 64 MB as DuckDB reports it
+    finally:
+        engine.close()

@@ -117,12 +117,15 @@ class DuckDBEngine(CollectionCache):
         threads: int | None = None,
         memory_limit: str | None = None,
         query_timeout_s: float | None = 30.0,
+        checkpoint_threshold: str | None = None,
     ) -> None:
         config: dict[str, Any] = {}
         if threads:
             config["threads"] = threads
         if memory_limit:
             config["memory_limit"] = memory_limit
+        if checkpoint_threshold:
+            config["checkpoint_threshold"] = checkpoint_threshold
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
