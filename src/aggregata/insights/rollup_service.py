@@ -42,6 +42,7 @@ from aggregata.insights.rollups import (
     rebuild,
     spec_for,
     stage_insert,
+    staged_range,
 )
 from aggregata.sql.params import Params
 from aggregata.sql.query import col
@@ -76,6 +77,7 @@ class _Staged:
     since: float = 0.0
     appended: int = 0
     compacted: int = 0
+    span: tuple[datetime, datetime] | None = None  # event times folded since compaction
 
 
 class RollupListener:
@@ -230,10 +232,14 @@ class RollupListener:
 
         def work(tx: Transaction) -> None:
             for staged in ready:
+                span = staged_range(tx, staged.spec)
+                if span is not None:
+                    lo, hi = staged.span or span
+                    staged.span = (min(lo, span[0]), max(hi, span[1]))
                 staged.appended += fold_stage(tx, staged.spec)
                 if staged.appended >= max(COMPACT_MIN_ROWS, staged.compacted):
-                    staged.compacted = compact(tx, staged.spec)
-                    staged.appended = 0
+                    staged.compacted = compact(tx, staged.spec, staged.span)
+                    staged.appended, staged.span = 0, None
 
         return work
 

@@ -430,23 +430,43 @@ def _delete_all(table: exp.Table) -> exp.Delete:
     return exp.delete(table, where=exp.true())
 
 
-def compact(tx: Transaction, spec: RollupSpec) -> int:
-    """Merge each rollup table's rows of equal keys (appends leave several); rows left."""
+def staged_range(tx: Transaction, spec: RollupSpec) -> tuple[datetime, datetime] | None:
+    """The earliest and latest event time in the stage (None: empty)."""
+    ts = col("ts")
+    tree = exp.select(exp.Min(this=ts).as_("lo"), exp.Max(this=ts.copy()).as_("hi"))
+    row = tx.execute(tree.from_(exp.table_(spec.stage(), quoted=True))).to_pylist()
+    if not row or row[0]["lo"] is None:
+        return None
+    return row[0]["lo"], row[0]["hi"]
+
+
+def compact(tx: Transaction, spec: RollupSpec, span: tuple[datetime, datetime] | None = None) -> int:
+    """Merge each rollup table's rows of equal keys (appends leave several), in the buckets
+    of ``span`` (the event times folded since the last compaction) or everywhere; rows left
+    there. Live ingestion touches the latest buckets only, so that is what gets rewritten."""
     left = 0
     for grain, sketch in _tables():
         name = spec.table(grain, sketch=sketch)
         merged = f"{name}_compact"
         keys = spec.key_names() + (["reg"] if sketch else [])
         value = exp.Max(this=col("rnk")) if sketch else exp.cast(exp.Sum(this=col("n")), "BIGINT")
+        params = Params()
+        where: exp.Expr = exp.true()
+        if span is not None:
+            where = exp.and_(
+                exp.GTE(this=col("bucket"), expression=params.bind(day_floor(span[0]))),
+                exp.LTE(this=col("bucket"), expression=params.bind(span[1])),
+            )
         rows = (
             exp.select(*[col(k) for k in keys], value.as_("rnk" if sketch else "n"))
             .from_(exp.table_(name, quoted=True))
+            .where(where.copy())
             .group_by(*[col(k) for k in keys])
         )
         tx.execute(_drop(merged))
         tx.execute(create_table(spec, grain, sketch, tx.dialect, merged))
-        tx.execute(exp.insert(rows, exp.table_(merged, quoted=True)))
-        tx.execute(_delete_all(exp.table_(name, quoted=True)))
+        tx.execute(exp.insert(rows, exp.table_(merged, quoted=True)), params.values)
+        tx.execute(exp.delete(exp.table_(name, quoted=True), where=where), params.values)
         result = tx.execute(
             exp.insert(exp.select("*").from_(exp.table_(merged, quoted=True)), exp.table_(name, quoted=True))
         )
