@@ -2,11 +2,11 @@
 
 A write must not store an id twice (a retried batch double-counts nothing). A primary key
 on the table would guarantee that, but DuckDB maintains it as an ART index that costs more
-than the append itself and grows with the table in memory. This index holds only a 64-bit
-hash of each stored id (8 bytes an id), as a few sorted NumPy runs, plus a flag per value
-of a hash's top 24 bits: checking a batch is a flag lookup, and a binary search per run
-for the ids whose flag is set, adding is appending a sorted run and merging runs of similar size
-(a log-structured merge, so each hash is merged O(log n) times and the runs stay few).
+than the append itself and grows with the table in memory. This index holds only a
+64-bit hash of each stored id (8 bytes an id) as a few sorted NumPy runs, plus a flag per
+value of a hash's top 24 bits. Checking a batch is a flag lookup, then a binary search per
+run for the ids whose flag is set; adding is appending a sorted run and merging runs of
+similar size (a log-structured merge: each hash is merged O(log n) times, runs stay few).
 
 The hash is Python's own string hash (64-bit SipHash, salted per process: fine, since the
 index lives only as long as the process): it costs well under a microsecond an id.
