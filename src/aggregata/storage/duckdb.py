@@ -480,7 +480,7 @@ class DuckDBEngine(CollectionCache):
             index = IdIndex()
             ids = exp.select(exp.column(ID_FIELD, quoted=True)).from_(ddl.table(name))
             for batch in cur.sql(self.render(ids)).to_arrow_reader(1_000_000):
-                index.add(hash_ids(batch.column(0)))
+                index.add(hash_ids(batch.column(0).to_pylist()))
             self._ids[name] = index
         return index
 
@@ -488,18 +488,18 @@ class DuckDBEngine(CollectionCache):
         """Append the rows whose id is not stored yet (ids are unique within ``tables``)."""
         data = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
         index = self._index(cur, name)
-        with self._registered(cur, data) as source:
-            hashes = hash_ids(data.column(ID_FIELD))
-            maybe = index.maybe_contains(hashes)
-            if not maybe.any():
+        ids: list[str] = data.column(ID_FIELD).to_pylist()
+        hashes = hash_ids(ids)
+        maybe = index.maybe_contains(hashes)
+        if maybe.any():
+            keep = self._not_stored(cur, name, ids, maybe)
+            if keep is not None:
+                data, hashes = data.filter(pa.array(keep)), hashes[keep]
+                ids = [x for x, k in zip(ids, keep, strict=True) if k]
+        if ids:
+            with self._registered(cur, data) as source:
                 self._append_rows(cur, name, source, data.column_names, hashes)
-                return set(data.column(ID_FIELD).to_pylist())
-        data, hashes = self._drop_stored(cur, name, data, hashes, maybe)
-        if not data.num_rows:
-            return set()
-        with self._registered(cur, data) as source:
-            self._append_rows(cur, name, source, data.column_names, hashes)
-        return set(data.column(ID_FIELD).to_pylist())
+        return set(ids)
 
     def _append_rows(
         self,
@@ -515,23 +515,18 @@ class DuckDBEngine(CollectionCache):
             for listener in self._listeners:
                 listener.inserted(self._tx, self._tx.pending[name], source, columns)
 
-    def _drop_stored(
-        self,
-        cur: duckdb.DuckDBPyConnection,
-        name: str,
-        data: pa.Table,
-        hashes: Hashes,
-        maybe: npt.NDArray[np.bool_],
-    ) -> tuple[pa.Table, Hashes]:
-        """Leave out the rows whose id the table holds (checked exactly: hashes can collide)."""
-        candidates = data.column(ID_FIELD).filter(pa.array(maybe))
+    def _not_stored(
+        self, cur: duckdb.DuckDBPyConnection, name: str, ids: list[str], maybe: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.bool_] | None:
+        """Which ids the table does not hold, checked exactly where the hashes matched
+        (hashes can collide); None when it holds none of them."""
+        candidates = pa.array([x for x, m in zip(ids, maybe, strict=True) if m], type=pa.string())
         with self._registered(cur, pa.table({ID_FIELD: candidates}), "__aggregata_ids") as source:
             found = exp.select(exp.column(ID_FIELD, quoted=True)).from_(ddl.table(name))
             stored = {row[0] for row in cur.sql(self.render(found.where(self._id_in(source)))).fetchall()}
         if not stored:
-            return data, hashes
-        keep = np.array([x not in stored for x in data.column(ID_FIELD).to_pylist()], dtype=np.bool_)
-        return data.filter(pa.array(keep)), hashes[keep]
+            return None
+        return np.array([x not in stored for x in ids], dtype=np.bool_)
 
     # -- reads -----------------------------------------------------------------------------
 

@@ -21,21 +21,19 @@ a transaction that added to it rolls back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 
 Hashes = npt.NDArray[np.uint64]
 _FLAG_BITS = 24
 _FLAG_SHIFT = np.uint64(64 - _FLAG_BITS)
 
 
-def hash_ids(ids: pa.Array | pa.ChunkedArray) -> Hashes:
-    """The 64-bit hashes of a column of ids."""
-    values: Iterable[str] = ids.to_pylist()
-    return np.fromiter(map(hash, values), dtype=np.int64, count=len(ids)).view(np.uint64)
+def hash_ids(ids: Sequence[str]) -> Hashes:
+    """The 64-bit hashes of some ids."""
+    return np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids)).view(np.uint64)
 
 
 class IdIndex:
