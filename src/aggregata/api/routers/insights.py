@@ -1,11 +1,14 @@
 """``/v1/insights/*``: product analytics (trends, stickiness, lifecycle, funnels, retention).
 
 Thin: read the JSON body, run the insight in a worker thread, return its answer. Each
-insight is one route calling one ``InsightsService`` method; add new ones the same way.
+insight is one ``@insight`` function naming the service method that answers it; add new
+ones the same way.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,10 +16,44 @@ from fastapi import APIRouter, Request
 from aggregata.api.deps import ServicesDep, blocking, json_body
 from aggregata.insights.funnels import FunnelService
 from aggregata.insights.retention import RetentionService
+from aggregata.services import Services
 
 router = APIRouter(prefix="/v1/insights", tags=["insights"])
 # Quick looks at any collection live under the collection's path.
 collections_router = APIRouter(prefix="/v1/collections", tags=["insights"])
+
+Answer = Callable[[Any], dict[str, Any]]
+"""A service method: the request body → the insight's response."""
+Endpoint = Callable[[Request, Services], Awaitable[dict[str, Any]]]
+
+
+def insight(
+    path: str, summary: str, example: dict[str, Any]
+) -> Callable[[Callable[[Services], Answer]], Endpoint]:
+    """Route ``POST path`` to the service method the decorated function picks, run in a worker
+    thread with the JSON body. The function's name and docstring name and document the route."""
+
+    def add(pick: Callable[[Services], Answer]) -> Endpoint:
+        async def endpoint(request: Request, services: ServicesDep) -> dict[str, Any]:
+            return await blocking(pick(services), await json_body(request))
+
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=["POST"],
+            name=pick.__name__,
+            summary=summary,
+            description=inspect.cleandoc(pick.__doc__ or ""),
+            openapi_extra={
+                "requestBody": {
+                    "content": {"application/json": {"schema": {"type": "object"}, "example": example}}
+                }
+            },
+        )
+        return endpoint
+
+    return add
+
 
 TRENDS_EXAMPLE = {
     "collection": "events",
@@ -29,23 +66,13 @@ TRENDS_EXAMPLE = {
 }
 
 
-def _body(example: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "requestBody": {"content": {"application/json": {"schema": {"type": "object"}, "example": example}}}
-    }
-
-
-@router.post(
-    "/trends",
-    summary="Trends: events, actors or property values per interval",
-    openapi_extra=_body(TRENDS_EXAMPLE),
-)
-async def trends(request: Request, services: ServicesDep) -> dict[str, Any]:
+@insight("/trends", "Trends: events, actors or property values per interval", TRENDS_EXAMPLE)
+def trends(services: Services) -> Answer:
     """Series of `total`, `unique_actors`, `dau`/`wau`/`mau`, property aggregates
     (`sum`, `avg`, `min`, `max`, `median`, `p90`, `p95`, `p99`) or per-actor counts per
     bucket, with breakdowns, comparison to the previous period, formulas and cumulative
     display. `source` says whether raw events or a rollup answered."""
-    return await blocking(services.insights.trends, await json_body(request))
+    return services.insights.trends
 
 
 STICKINESS_EXAMPLE = {
@@ -56,24 +83,16 @@ STICKINESS_EXAMPLE = {
 }
 
 
-@router.post(
-    "/stickiness",
-    summary="Stickiness: actors by number of active intervals",
-    openapi_extra=_body(STICKINESS_EXAMPLE),
-)
-async def stickiness(request: Request, services: ServicesDep) -> dict[str, Any]:
+@insight("/stickiness", "Stickiness: actors by number of active intervals", STICKINESS_EXAMPLE)
+def stickiness(services: Services) -> Answer:
     """For 1…N intervals of the range, how many actors did the event in exactly that many."""
-    return await blocking(services.insights.stickiness, await json_body(request))
+    return services.insights.stickiness
 
 
-@router.post(
-    "/lifecycle",
-    summary="Lifecycle: new, returning, resurrecting and dormant actors",
-    openapi_extra=_body(STICKINESS_EXAMPLE),
-)
-async def lifecycle(request: Request, services: ServicesDep) -> dict[str, Any]:
+@insight("/lifecycle", "Lifecycle: new, returning, resurrecting and dormant actors", STICKINESS_EXAMPLE)
+def lifecycle(services: Services) -> Answer:
     """Per interval, four series by `status`; `dormant` counts are negative, as PostHog charts them."""
-    return await blocking(services.insights.lifecycle, await json_body(request))
+    return services.insights.lifecycle
 
 
 @collections_router.get("/{name}/time-series", summary="A date field as a time series")
@@ -107,19 +126,18 @@ FUNNEL_EXAMPLE = {
 }
 
 
-@router.post(
+@insight(
     "/funnels",
-    summary="Funnels: actors through a sequence of steps, conversion and time between steps",
-    openapi_extra=_body(FUNNEL_EXAMPLE),
+    "Funnels: actors through a sequence of steps, conversion and time between steps",
+    FUNNEL_EXAMPLE,
 )
-async def funnels(request: Request, services: ServicesDep) -> dict[str, Any]:
+def funnels(services: Services) -> Answer:
     """2-20 `steps` within a conversion `window` from the first step; `order` `ordered`
     (each step strictly after the previous), `strict` (no other event in between) or
     `unordered`; `exclusions` disqualify an attempt; `breakdown` by a property of the
     entry event. `funnel_viz`: `steps` (default), `time_to_convert` (`from_step`,
     `to_step`, `bins`) or `trends` (conversion per `interval` of entry)."""
-    funnel = FunnelService(services.insights.engine, clock=services.insights.clock)
-    return await blocking(funnel.funnel, await json_body(request))
+    return FunnelService(services.insights.engine, clock=services.insights.clock).funnel
 
 
 RETENTION_EXAMPLE = {
@@ -134,15 +152,12 @@ RETENTION_EXAMPLE = {
 }
 
 
-@router.post(
-    "/retention",
-    summary="Retention: cohorts by start period, and who came back n periods later",
-    openapi_extra=_body(RETENTION_EXAMPLE),
+@insight(
+    "/retention", "Retention: cohorts by start period, and who came back n periods later", RETENTION_EXAMPLE
 )
-async def retention(request: Request, services: ServicesDep) -> dict[str, Any]:
+def retention(services: Services) -> Answer:
     """Cohorts of actors by the `period` (`day`, `week`, `month`) of their `start_event`
     (`first_time`: first ever; `recurring`: every period they did it), and per cohort how
     many did the `return_event` 0…`periods`-1 periods later; `overall` is the size-weighted
     curve; `breakdown` by a property of the start event."""
-    service = RetentionService(services.insights.engine, clock=services.insights.clock)
-    return await blocking(service.retention, await json_body(request))
+    return RetentionService(services.insights.engine, clock=services.insights.clock).retention

@@ -4,6 +4,7 @@ Importing the package registers every aggregation type (``metrics``, ``buckets``
 """
 
 from aggregata.dsl.aggs import buckets, metrics
+from aggregata.dsl.aggs.params import AggSpec
 from aggregata.dsl.aggs.tree import (
     ES_PIPELINE_TYPES,
     MAX_AGGS,
@@ -11,7 +12,6 @@ from aggregata.dsl.aggs.tree import (
     MAX_DEPTH,
     Agg,
     AggLimits,
-    AggSpec,
     Pipeline,
     parse_aggs,
     walk,

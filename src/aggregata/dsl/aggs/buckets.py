@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from functools import partial
+from typing import Any, ClassVar, Self
 
-from aggregata.dsl.aggs.tree import AggSpec, Reader, Scalar, number_value, register
+from aggregata.dsl.aggs import params as p
+from aggregata.dsl.aggs.params import AggSpec, Reader, Scalar, number_value
 from aggregata.dsl.query import Query, parse_query
 
 
@@ -24,6 +26,7 @@ class OrderKey:
 
 
 DEFAULT_TERMS_ORDER = (OrderKey("_count", True), OrderKey("_key", False))
+KEY_ORDER = (OrderKey("_key", False),)
 
 
 class BucketSpec(AggSpec):
@@ -36,35 +39,6 @@ class IncludeExclude:
 
     pattern: str | None = None
     values: tuple[Scalar, ...] | None = None
-
-
-@dataclass(frozen=True)
-class Terms(BucketSpec):
-    field: str
-    size: int = 10
-    order: tuple[OrderKey, ...] = DEFAULT_TERMS_ORDER
-    min_doc_count: int = 1
-    missing: Scalar | None = None
-    include: IncludeExclude | None = None
-    exclude: IncludeExclude | None = None
-    format: str | None = None
-    show_term_doc_count_error: bool = False
-    type_name: ClassVar[str] = "terms"
-
-
-@dataclass(frozen=True)
-class Histogram(BucketSpec):
-    field: str
-    interval: float
-    offset: float = 0.0
-    min_doc_count: int = 0
-    extended_bounds: tuple[float | None, float | None] | None = None
-    hard_bounds: tuple[float | None, float | None] | None = None
-    keyed: bool = False
-    missing: Scalar | None = None
-    format: str | None = None
-    order: tuple[OrderKey, ...] = (OrderKey("_key", False),)
-    type_name: ClassVar[str] = "histogram"
 
 
 CALENDAR_UNITS = {
@@ -97,82 +71,12 @@ class DateInterval:
 
 
 @dataclass(frozen=True)
-class DateHistogram(BucketSpec):
-    field: str
-    interval: DateInterval
-    time_zone: str | None = None
-    offset_ms: int = 0
-    format: str | None = None
-    min_doc_count: int = 0
-    extended_bounds: tuple[Any, Any] | None = None
-    hard_bounds: tuple[Any, Any] | None = None
-    keyed: bool = False
-    missing: Scalar | None = None
-    order: tuple[OrderKey, ...] = (OrderKey("_key", False),)
-    type_name: ClassVar[str] = "date_histogram"
-
-
-@dataclass(frozen=True)
 class RangeSpec:
     """One range: ``from`` inclusive, ``to`` exclusive, either open."""
 
     key: str | None
     start: Scalar | None
     end: Scalar | None
-
-
-@dataclass(frozen=True)
-class Range(BucketSpec):
-    field: str
-    ranges: tuple[RangeSpec, ...]
-    keyed: bool = False
-    missing: Scalar | None = None
-    format: str | None = None
-    type_name: ClassVar[str] = "range"
-
-
-@dataclass(frozen=True)
-class DateRange(Range):
-    time_zone: str | None = None
-    type_name: ClassVar[str] = "date_range"
-
-
-@dataclass(frozen=True)
-class Filter(BucketSpec):
-    query: Query
-    type_name: ClassVar[str] = "filter"
-
-
-@dataclass(frozen=True)
-class Filters(BucketSpec):
-    filters: tuple[tuple[str, Query], ...]
-    named: bool
-    keyed: bool
-    other_bucket_key: str | None = None
-    type_name: ClassVar[str] = "filters"
-
-
-@dataclass(frozen=True)
-class Missing(BucketSpec):
-    field: str
-    type_name: ClassVar[str] = "missing"
-
-
-@dataclass(frozen=True)
-class Global(BucketSpec):
-    type_name: ClassVar[str] = "global"
-
-
-@dataclass(frozen=True)
-class Nested(BucketSpec):
-    path: str
-    type_name: ClassVar[str] = "nested"
-
-
-@dataclass(frozen=True)
-class ReverseNested(BucketSpec):
-    path: str | None = None
-    type_name: ClassVar[str] = "reverse_nested"
 
 
 @dataclass(frozen=True)
@@ -191,28 +95,31 @@ class CompositeSource:
     format: str | None = None
 
 
-@dataclass(frozen=True)
-class Composite(BucketSpec):
-    sources: tuple[CompositeSource, ...]
-    size: int = 10
-    after: tuple[tuple[str, Any], ...] | None = None
-    type_name: ClassVar[str] = "composite"
+# -- readers of the parameters that need more than a type check --------------------------------
 
 
-def parse_order(r: Reader, default: tuple[OrderKey, ...]) -> tuple[OrderKey, ...]:
-    raw = r.raw("order")
+def parse_order(r: Reader, key: str) -> tuple[OrderKey, ...] | None:
+    raw = r.raw(key)
     if raw is None:
-        return default
+        return None
     items = raw if isinstance(raw, list) else [raw]
     keys = []
     for item in items:
         if not isinstance(item, dict) or not item:
-            raise r.fail('[order] must be an object like {"_count": "desc"} or an array of them')
+            raise r.fail(f'[{key}] must be an object like {{"_count": "desc"}} or an array of them')
         for path, direction in item.items():
             if direction not in ("asc", "desc"):
                 raise r.fail(f"Unknown order direction [{direction}] for [{path}]: use asc or desc")
             keys.append(OrderKey("_key" if path == "_term" else str(path), direction == "desc"))
     return tuple(keys)
+
+
+def _bucket_order(r: Reader, key: str) -> tuple[OrderKey, ...] | None:
+    order = parse_order(r, key)
+    for criterion in order or ():
+        if criterion.path not in ("_key", "_count"):
+            raise r.fail(f"ordering by [{criterion.path}] is not supported here; use _key or _count")
+    return order
 
 
 def _include_exclude(r: Reader, key: str) -> IncludeExclude | None:
@@ -234,23 +141,6 @@ def _include_exclude(r: Reader, key: str) -> IncludeExclude | None:
     raise r.fail(f"[{key}] must be a regular expression string or an array of values")
 
 
-@register("terms")
-def _terms(r: Reader) -> AggSpec:
-    r.ignore("shard_size", "shard_min_doc_count", "execution_hint", "collect_mode", "value_type")
-    size = r.integer("size", 10, minimum=1)
-    return Terms(
-        field=r.field(),
-        size=size,
-        order=parse_order(r, DEFAULT_TERMS_ORDER),
-        min_doc_count=r.integer("min_doc_count", 1),
-        missing=r.scalar("missing"),
-        include=_include_exclude(r, "include"),
-        exclude=_include_exclude(r, "exclude"),
-        format=r.string("format"),
-        show_term_doc_count_error=r.flag("show_term_doc_count_error", False),
-    )
-
-
 def _bounds(r: Reader, key: str, *, numeric: bool) -> tuple[Any, Any] | None:
     raw = r.raw(key)
     if raw is None:
@@ -269,42 +159,16 @@ def _bounds(r: Reader, key: str, *, numeric: bool) -> tuple[Any, Any] | None:
     return (lo, hi)
 
 
-@register("histogram")
-def _histogram(r: Reader) -> AggSpec:
-    interval = r.number("interval", positive=True)
-    if interval is None:
-        raise r.fail("[interval] must be provided")
-    offset = r.number("offset", 0.0)
-    assert offset is not None
-    return Histogram(
-        field=r.field(),
-        interval=interval,
-        offset=offset,
-        min_doc_count=r.integer("min_doc_count", 0),
-        extended_bounds=_bounds(r, "extended_bounds", numeric=True),
-        hard_bounds=_bounds(r, "hard_bounds", numeric=True),
-        keyed=r.flag("keyed", False),
-        missing=r.scalar("missing"),
-        format=r.string("format"),
-        order=_bucket_order(r),
-    )
+_numeric_bounds = partial(_bounds, numeric=True)
+_date_bounds = partial(_bounds, numeric=False)
 
 
-def _bucket_order(r: Reader) -> tuple[OrderKey, ...]:
-    order = parse_order(r, (OrderKey("_key", False),))
-    for key in order:
-        if key.path not in ("_key", "_count"):
-            raise r.fail(f"ordering by [{key.path}] is not supported here; use _key or _count")
-    return order
-
-
-def parse_date_interval(r: Reader) -> DateInterval:
+def parse_date_interval(r: Reader, key: str) -> DateInterval:
+    """``calendar_interval`` or ``fixed_interval``; ``key`` (``interval``) is the removed form."""
     calendar = r.string("calendar_interval")
     fixed = r.string("fixed_interval")
-    if r.has("interval"):
-        raise r.fail(
-            "[interval] was removed from date_histogram: use [calendar_interval] or [fixed_interval]"
-        )
+    if r.has(key):
+        raise r.fail(f"[{key}] was removed from date_histogram: use [calendar_interval] or [fixed_interval]")
     if (calendar is None) == (fixed is None):
         raise r.fail("exactly one of [calendar_interval] or [fixed_interval] must be provided")
     if calendar is not None:
@@ -319,8 +183,8 @@ def parse_date_interval(r: Reader) -> DateInterval:
     return DateInterval(fixed, fixed_ms=int(match.group(2)) * FIXED_UNITS_MS[match.group(3)])
 
 
-def parse_date_offset(r: Reader) -> int:
-    raw = r.raw("offset")
+def parse_date_offset(r: Reader, key: str) -> int:
+    raw = r.raw(key)
     if raw is None:
         return 0
     if isinstance(raw, int) and not isinstance(raw, bool):
@@ -330,30 +194,13 @@ def parse_date_offset(r: Reader) -> int:
         if match is not None:
             sign = -1 if match.group(1) == "-" else 1
             return sign * int(match.group(2)) * FIXED_UNITS_MS[match.group(3)]
-    raise r.fail(f"failed to parse [offset] [{raw}]: use a duration like +6h or -1d")
+    raise r.fail(f"failed to parse [{key}] [{raw}]: use a duration like +6h or -1d")
 
 
-@register("date_histogram")
-def _date_histogram(r: Reader) -> AggSpec:
-    return DateHistogram(
-        field=r.field(),
-        interval=parse_date_interval(r),
-        time_zone=r.string("time_zone"),
-        offset_ms=parse_date_offset(r),
-        format=r.string("format"),
-        min_doc_count=r.integer("min_doc_count", 0),
-        extended_bounds=_bounds(r, "extended_bounds", numeric=False),
-        hard_bounds=_bounds(r, "hard_bounds", numeric=False),
-        keyed=r.flag("keyed", False),
-        missing=r.scalar("missing"),
-        order=_bucket_order(r),
-    )
-
-
-def _ranges(r: Reader, *, numeric: bool) -> tuple[RangeSpec, ...]:
-    raw = r.raw("ranges")
+def _ranges(r: Reader, key: str, *, numeric: bool) -> tuple[RangeSpec, ...]:
+    raw = r.raw(key)
     if not isinstance(raw, list) or not raw:
-        raise r.fail("[ranges] must be a non-empty array")
+        raise r.fail(f"[{key}] must be a non-empty array")
     out = []
     for item in raw:
         if not isinstance(item, dict) or set(item) - {"key", "from", "to"}:
@@ -366,83 +213,20 @@ def _ranges(r: Reader, *, numeric: bool) -> tuple[RangeSpec, ...]:
             if numeric and value is not None and number_value(value) is None:
                 raise r.fail(f"[{name}] of a range must be a number, got [{value}]")
             bounds.append(number_value(value) if numeric and value is not None else value)
-        key = item.get("key")
-        out.append(RangeSpec(None if key is None else str(key), bounds[0], bounds[1]))
+        range_key = item.get("key")
+        out.append(RangeSpec(None if range_key is None else str(range_key), bounds[0], bounds[1]))
     return tuple(out)
 
 
-@register("range")
-def _range(r: Reader) -> AggSpec:
-    return Range(
-        field=r.field(),
-        ranges=_ranges(r, numeric=True),
-        keyed=r.flag("keyed", False),
-        missing=r.scalar("missing"),
-        format=r.string("format"),
-    )
+_numeric_ranges = partial(_ranges, numeric=True)
+_date_ranges = partial(_ranges, numeric=False)  # bounds are date math, resolved by the compiler
 
 
-@register("date_range")
-def _date_range(r: Reader) -> AggSpec:
-    return DateRange(
-        field=r.field(),
-        ranges=_ranges(r, numeric=False),
-        keyed=r.flag("keyed", False),
-        missing=r.scalar("missing"),
-        format=r.string("format"),
-        time_zone=r.string("time_zone"),
-    )
-
-
-@register("filter")
-def _filter(r: Reader) -> AggSpec:
+def _body_query(r: Reader, key: str) -> Query:
+    """The whole body is the query (``filter``)."""
     query = parse_query(r.body)
     r.seen.update(r.body)
-    return Filter(query)
-
-
-@register("filters")
-def _filters(r: Reader) -> AggSpec:
-    raw = r.raw("filters")
-    named = isinstance(raw, dict)
-    if named:
-        assert isinstance(raw, dict)
-        # Elasticsearch orders named filters by name.
-        filters = tuple((str(k), parse_query(v)) for k, v in sorted(raw.items()))
-    elif isinstance(raw, list):
-        filters = tuple((str(i), parse_query(v)) for i, v in enumerate(raw))
-    else:
-        raise r.fail("[filters] must be an object of named queries or an array of queries")
-    other_key = r.string("other_bucket_key")
-    other = r.flag("other_bucket", other_key is not None)
-    return Filters(
-        filters=filters,
-        named=named,
-        keyed=r.flag("keyed", named),
-        other_bucket_key=(other_key or "_other_") if other else None,
-    )
-
-
-@register("missing")
-def _missing(r: Reader) -> AggSpec:
-    return Missing(r.field())
-
-
-@register("global")
-def _global(r: Reader) -> AggSpec:
-    return Global()
-
-
-@register("nested")
-def _nested(r: Reader) -> AggSpec:
-    path = r.string("path", required=True)
-    assert path is not None
-    return Nested(path)
-
-
-@register("reverse_nested")
-def _reverse_nested(r: Reader) -> AggSpec:
-    return ReverseNested(r.string("path"))
+    return query
 
 
 _SOURCE_KINDS = ("terms", "histogram", "date_histogram")
@@ -471,30 +255,145 @@ def _composite_source(r: Reader, item: Any) -> CompositeSource:
         "format": s.string("format"),
     }
     if kind == "histogram":
-        common["interval"] = s.number("interval", positive=True)
-        if common["interval"] is None:
-            raise s.fail("[interval] must be provided")
+        common["interval"] = s.number("interval", positive=True, required=True)
         common["offset"] = s.number("offset", 0.0)
     elif kind == "date_histogram":
-        common["date_interval"] = parse_date_interval(s)
+        common["date_interval"] = parse_date_interval(s, "interval")
         common["time_zone"] = s.string("time_zone")
-        common["offset"] = float(parse_date_offset(s))
+        common["offset"] = float(parse_date_offset(s, "offset"))
     s.done()
     return CompositeSource(**common)
 
 
-@register("composite")
-def _composite(r: Reader) -> AggSpec:
-    raw = r.raw("sources")
+def _sources(r: Reader, key: str) -> tuple[CompositeSource, ...]:
+    raw = r.raw(key)
     if not isinstance(raw, list) or not raw:
-        raise r.fail("[sources] must be a non-empty array")
+        raise r.fail(f"[{key}] must be a non-empty array")
     sources = tuple(_composite_source(r, item) for item in raw)
     names = [s.name for s in sources]
     if len(set(names)) != len(names):
         raise r.fail("source names must be unique")
-    after = r.raw("after")
-    if after is not None:
-        if not isinstance(after, dict) or set(after) != set(names):
-            raise r.fail(f"[after] must be an object with exactly the source names {names}")
-        after = tuple((n, after[n]) for n in names)
-    return Composite(sources=sources, size=r.integer("size", 10, minimum=1), after=after)
+    return sources
+
+
+def _after(r: Reader, key: str) -> tuple[tuple[str, Any], ...] | None:
+    after = r.raw(key)
+    if after is None:
+        return None
+    names = [s.name for s in r.parsed["sources"]]
+    if not isinstance(after, dict) or set(after) != set(names):
+        raise r.fail(f"[{key}] must be an object with exactly the source names {names}")
+    return tuple((n, after[n]) for n in names)
+
+
+# -- the bucket aggregations -------------------------------------------------------------------
+
+
+class Terms(
+    BucketSpec,
+    type_name="terms",
+    ignore=("shard_size", "shard_min_doc_count", "execution_hint", "collect_mode", "value_type"),
+):
+    field: str = p.field_name()
+    size: int = p.integer(default=10, minimum=1, first=True)
+    order: tuple[OrderKey, ...] = p.param(parse_order, default=DEFAULT_TERMS_ORDER)
+    min_doc_count: int = p.integer(default=1)
+    missing: Scalar | None = p.scalar(default=None)
+    include: IncludeExclude | None = p.param(_include_exclude, default=None)
+    exclude: IncludeExclude | None = p.param(_include_exclude, default=None)
+    format: str | None = p.string(default=None)
+    show_term_doc_count_error: bool = p.flag(default=False)
+
+
+class Histogram(BucketSpec, type_name="histogram"):
+    field: str = p.field_name()
+    interval: float = p.number(positive=True, first=True)
+    offset: float = p.number(default=0.0, first=True)
+    min_doc_count: int = p.integer(default=0)
+    extended_bounds: tuple[float | None, float | None] | None = p.param(_numeric_bounds, default=None)
+    hard_bounds: tuple[float | None, float | None] | None = p.param(_numeric_bounds, default=None)
+    keyed: bool = p.flag(default=False)
+    missing: Scalar | None = p.scalar(default=None)
+    format: str | None = p.string(default=None)
+    order: tuple[OrderKey, ...] = p.param(_bucket_order, default=KEY_ORDER)
+
+
+class DateHistogram(BucketSpec, type_name="date_histogram"):
+    field: str = p.field_name()
+    interval: DateInterval = p.param(parse_date_interval)
+    time_zone: str | None = p.string(default=None)
+    offset_ms: int = p.param(parse_date_offset, key="offset", default=0)
+    format: str | None = p.string(default=None)
+    min_doc_count: int = p.integer(default=0)
+    extended_bounds: tuple[Any, Any] | None = p.param(_date_bounds, default=None)
+    hard_bounds: tuple[Any, Any] | None = p.param(_date_bounds, default=None)
+    keyed: bool = p.flag(default=False)
+    missing: Scalar | None = p.scalar(default=None)
+    order: tuple[OrderKey, ...] = p.param(_bucket_order, default=KEY_ORDER)
+
+
+class Range(BucketSpec, type_name="range"):
+    field: str = p.field_name()
+    ranges: tuple[RangeSpec, ...] = p.param(_numeric_ranges)
+    keyed: bool = p.flag(default=False)
+    missing: Scalar | None = p.scalar(default=None)
+    format: str | None = p.string(default=None)
+
+
+class DateRange(Range, type_name="date_range"):
+    ranges: tuple[RangeSpec, ...] = p.param(_date_ranges)
+    time_zone: str | None = p.string(default=None)
+
+
+class Filter(BucketSpec, type_name="filter"):
+    query: Query = p.param(_body_query)
+
+
+class Filters(BucketSpec, type_name="filters"):
+    filters: tuple[tuple[str, Query], ...]
+    named: bool
+    keyed: bool
+    other_bucket_key: str | None = None
+
+    @classmethod
+    def parse(cls, r: Reader) -> Self:
+        """``keyed`` defaults to whether the filters are named, ``other_bucket`` to whether it has a key."""
+        raw = r.raw("filters")
+        named = isinstance(raw, dict)
+        if named:
+            assert isinstance(raw, dict)
+            # Elasticsearch orders named filters by name.
+            filters = tuple((str(k), parse_query(v)) for k, v in sorted(raw.items()))
+        elif isinstance(raw, list):
+            filters = tuple((str(i), parse_query(v)) for i, v in enumerate(raw))
+        else:
+            raise r.fail("[filters] must be an object of named queries or an array of queries")
+        other_key = r.string("other_bucket_key")
+        other = r.flag("other_bucket", other_key is not None)
+        return cls(
+            filters=filters,
+            named=named,
+            keyed=r.flag("keyed", named),
+            other_bucket_key=(other_key or "_other_") if other else None,
+        )
+
+
+class Missing(BucketSpec, type_name="missing"):
+    field: str = p.field_name()
+
+
+class Global(BucketSpec, type_name="global"): ...
+
+
+class Nested(BucketSpec, type_name="nested"):
+    path: str = p.string()
+
+
+class ReverseNested(BucketSpec, type_name="reverse_nested"):
+    path: str | None = p.string(default=None)
+
+
+class Composite(BucketSpec, type_name="composite"):
+    sources: tuple[CompositeSource, ...] = p.param(_sources, first=True)
+    size: int = p.integer(default=10, minimum=1)
+    after: tuple[tuple[str, Any], ...] | None = p.param(_after, default=None, first=True)

@@ -7,10 +7,10 @@ and ``format`` (how ``value_as_string`` renders), as in Elasticsearch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Self
 
-from aggregata.dsl.aggs.tree import AggSpec, Reader, Scalar, number_value, register
+from aggregata.dsl.aggs import params as p
+from aggregata.dsl.aggs.params import AggSpec, Reader, Scalar, number_value
 from aggregata.dsl.search import SortKey, SourceFilter, _parse_sort, _parse_source
 
 DEFAULT_PERCENTS = (1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0)
@@ -21,140 +21,24 @@ MAX_TOP_HITS = 100
 """Elasticsearch's default ``index.max_inner_result_window``."""
 
 
-@dataclass(frozen=True)
-class FieldMetric(AggSpec):
-    """Fields every value-source metric shares."""
-
-    field: str
-    missing: Scalar | None = None
-    format: str | None = None
+# -- readers of the parameters that need more than a type check --------------------------------
 
 
-@dataclass(frozen=True)
-class SimpleMetric(FieldMetric):
-    """``avg``, ``sum``, ``min``, ``max`` and ``value_count``: one ``value``."""
+def _sigma(r: Reader, key: str) -> float | None:
+    sigma = r.number(key)
+    if sigma is not None and sigma < 0:
+        raise r.fail(f"[{key}] must be greater than or equal to 0. Found [{sigma}]")
+    return sigma
 
 
-@dataclass(frozen=True)
-class Avg(SimpleMetric):
-    type_name: ClassVar[str] = "avg"
+def _precision_threshold(r: Reader, key: str) -> int:
+    return min(r.integer(key, DEFAULT_PRECISION_THRESHOLD), MAX_PRECISION_THRESHOLD)
 
 
-@dataclass(frozen=True)
-class Sum(SimpleMetric):
-    type_name: ClassVar[str] = "sum"
-
-
-@dataclass(frozen=True)
-class Min(SimpleMetric):
-    type_name: ClassVar[str] = "min"
-
-
-@dataclass(frozen=True)
-class Max(SimpleMetric):
-    type_name: ClassVar[str] = "max"
-
-
-@dataclass(frozen=True)
-class ValueCount(SimpleMetric):
-    type_name: ClassVar[str] = "value_count"
-
-
-@dataclass(frozen=True)
-class Stats(FieldMetric):
-    type_name: ClassVar[str] = "stats"
-
-
-@dataclass(frozen=True)
-class ExtendedStats(FieldMetric):
-    sigma: float = 2.0
-    type_name: ClassVar[str] = "extended_stats"
-
-
-@dataclass(frozen=True)
-class Cardinality(FieldMetric):
-    precision_threshold: int = DEFAULT_PRECISION_THRESHOLD
-    type_name: ClassVar[str] = "cardinality"
-
-
-@dataclass(frozen=True)
-class Percentiles(FieldMetric):
-    percents: tuple[float, ...] = DEFAULT_PERCENTS
-    keyed: bool = True
-    type_name: ClassVar[str] = "percentiles"
-
-
-@dataclass(frozen=True)
-class PercentileRanks(FieldMetric):
-    values: tuple[float, ...] = ()
-    keyed: bool = True
-    type_name: ClassVar[str] = "percentile_ranks"
-
-
-@dataclass(frozen=True)
-class MedianAbsoluteDeviation(FieldMetric):
-    type_name: ClassVar[str] = "median_absolute_deviation"
-
-
-@dataclass(frozen=True)
-class TopHits(AggSpec):
-    size: int = 3
-    offset: int = 0
-    sort: tuple[SortKey, ...] = ()
-    source: SourceFilter = field(default_factory=SourceFilter)
-    type_name: ClassVar[str] = "top_hits"
-
-
-def _field_args(r: Reader) -> dict[str, Any]:
-    r.ignore("value_type")
-    return {"field": r.field(), "missing": r.scalar("missing"), "format": r.string("format")}
-
-
-def _simple(cls: type[SimpleMetric]) -> None:
-    @register(cls.type_name)
-    def parse(r: Reader) -> AggSpec:
-        return cls(**_field_args(r))
-
-
-for _cls in (Avg, Sum, Min, Max, ValueCount):
-    _simple(_cls)
-
-
-@register("stats")
-def _stats(r: Reader) -> AggSpec:
-    return Stats(**_field_args(r))
-
-
-@register("extended_stats")
-def _extended_stats(r: Reader) -> AggSpec:
-    sigma = r.number("sigma", 2.0)
-    assert sigma is not None
-    if sigma < 0:
-        raise r.fail(f"[sigma] must be greater than or equal to 0. Found [{sigma}]")
-    return ExtendedStats(**_field_args(r), sigma=sigma)
-
-
-@register("cardinality")
-def _cardinality(r: Reader) -> AggSpec:
-    r.ignore("rehash", "execution_hint")
-    threshold = r.integer("precision_threshold", DEFAULT_PRECISION_THRESHOLD)
-    return Cardinality(**_field_args(r), precision_threshold=min(threshold, MAX_PRECISION_THRESHOLD))
-
-
-def _method(r: Reader) -> None:
-    """``tdigest``/``hdr`` tune Elasticsearch's estimators; values here are exact."""
-    for key in ("tdigest", "hdr"):
-        value = r.raw(key)
-        if value is not None and not isinstance(value, dict):
-            raise r.fail(f"[{key}] must be an object")
-
-
-def _numbers(r: Reader, key: str, default: tuple[float, ...] | None) -> tuple[float, ...]:
+def _numbers(r: Reader, key: str) -> tuple[float, ...]:
     raw = r.raw(key)
     if raw is None:
-        if default is None:
-            raise r.fail(f"[{key}] must be provided")
-        return default
+        raise r.fail(f"[{key}] must be provided")
     if not isinstance(raw, list) or not raw:
         raise r.fail(f"[{key}] must be a non-empty array of numbers")
     out = []
@@ -166,42 +50,114 @@ def _numbers(r: Reader, key: str, default: tuple[float, ...] | None) -> tuple[fl
     return tuple(out)
 
 
-@register("percentiles")
-def _percentiles(r: Reader) -> AggSpec:
-    _method(r)
-    percents = _numbers(r, "percents", DEFAULT_PERCENTS)
-    for p in percents:
-        if not 0 <= p <= 100:
-            raise r.fail(f"percent must be in [0,100], got [{p}]")
-    return Percentiles(**_field_args(r), percents=percents, keyed=r.flag("keyed", True))
+def _percents(r: Reader, key: str) -> tuple[float, ...] | None:
+    if r.raw(key) is None:
+        return None
+    percents = _numbers(r, key)
+    for percent in percents:
+        if not 0 <= percent <= 100:
+            raise r.fail(f"percent must be in [0,100], got [{percent}]")
+    return percents
 
 
-@register("percentile_ranks")
-def _percentile_ranks(r: Reader) -> AggSpec:
-    _method(r)
-    values = _numbers(r, "values", None)
-    return PercentileRanks(**_field_args(r), values=values, keyed=r.flag("keyed", True))
-
-
-@register("median_absolute_deviation")
-def _mad(r: Reader) -> AggSpec:
-    r.ignore("compression", "execution_hint")
-    return MedianAbsoluteDeviation(**_field_args(r))
-
-
-@register("top_hits")
-def _top_hits(r: Reader) -> AggSpec:
-    size = r.integer("size", 3)
-    offset = r.integer("from", 0)
+def _top_hits_from(r: Reader, key: str) -> int:
+    offset = r.integer(key, 0)
+    size: int = r.parsed["size"]
     if size + offset > MAX_TOP_HITS:
         raise r.fail(
             f"Top hits result window is too large, the top hits aggregator [{r.name}]'s from + size must be"
             f" less than or equal to: [{MAX_TOP_HITS}] but was [{size + offset}]"
         )
-    sort = r.raw("sort")
+    return offset
+
+
+def _top_hits_sort(r: Reader, key: str) -> tuple[SortKey, ...]:
+    sort = r.raw(key)
     if isinstance(sort, (str, dict)):
         sort = [sort]
     if sort is not None and not isinstance(sort, list):
-        raise r.fail("[sort] must be a string, an object or an array")
-    r.ignore("version", "seq_no_primary_term", "explain", "track_scores")
-    return TopHits(size=size, offset=offset, sort=_parse_sort(sort), source=_parse_source(r.raw("_source")))
+        raise r.fail(f"[{key}] must be a string, an object or an array")
+    return _parse_sort(sort)
+
+
+# -- the metrics -------------------------------------------------------------------------------
+
+
+class FieldMetric(AggSpec, ignore=("value_type",)):
+    """Fields every value-source metric shares."""
+
+    field: str = p.field_name()
+    missing: Scalar | None = p.scalar(default=None)
+    format: str | None = p.string(default=None)
+
+
+class SimpleMetric(FieldMetric):
+    """``avg``, ``sum``, ``min``, ``max`` and ``value_count``: one ``value``."""
+
+
+class Avg(SimpleMetric, type_name="avg"): ...
+
+
+class Sum(SimpleMetric, type_name="sum"): ...
+
+
+class Min(SimpleMetric, type_name="min"): ...
+
+
+class Max(SimpleMetric, type_name="max"): ...
+
+
+class ValueCount(SimpleMetric, type_name="value_count"): ...
+
+
+class Stats(FieldMetric, type_name="stats"): ...
+
+
+class ExtendedStats(FieldMetric, type_name="extended_stats"):
+    sigma: float = p.param(_sigma, default=2.0, first=True)
+
+
+class Cardinality(FieldMetric, type_name="cardinality", ignore=("rehash", "execution_hint")):
+    precision_threshold: int = p.param(_precision_threshold, default=DEFAULT_PRECISION_THRESHOLD, first=True)
+
+
+class PercentileMetric(FieldMetric):
+    """``percentiles`` and ``percentile_ranks``."""
+
+    @classmethod
+    def parse(cls, r: Reader) -> Self:
+        """``tdigest``/``hdr`` tune Elasticsearch's estimators; values here are exact."""
+        for key in ("tdigest", "hdr"):
+            value = r.raw(key)
+            if value is not None and not isinstance(value, dict):
+                raise r.fail(f"[{key}] must be an object")
+        return super().parse(r)
+
+
+class Percentiles(PercentileMetric, type_name="percentiles"):
+    percents: tuple[float, ...] = p.param(_percents, default=DEFAULT_PERCENTS, first=True)
+    keyed: bool = p.flag(default=True)
+
+
+class PercentileRanks(PercentileMetric, type_name="percentile_ranks"):
+    # Required in a request (the reader says so); the default only lets it follow ``format``.
+    values: tuple[float, ...] = p.param(_numbers, default=(), first=True)
+    keyed: bool = p.flag(default=True)
+
+
+class MedianAbsoluteDeviation(
+    FieldMetric, type_name="median_absolute_deviation", ignore=("compression", "execution_hint")
+): ...
+
+
+class TopHits(
+    AggSpec,
+    type_name="top_hits",
+    ignore=("version", "seq_no_primary_term", "explain", "track_scores"),
+):
+    size: int = p.integer(default=3)
+    offset: int = p.param(_top_hits_from, key="from", default=0)
+    sort: tuple[SortKey, ...] = p.param(_top_hits_sort, default=())
+    source: SourceFilter = p.param(
+        lambda r, key: _parse_source(r.raw(key)), key="_source", default_factory=SourceFilter
+    )

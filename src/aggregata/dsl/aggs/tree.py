@@ -1,10 +1,11 @@
 """The ``aggs`` tree of a search body, parsed into frozen typed nodes (no SQL, no IO).
 
 Each aggregation becomes an ``Agg``: its name, a typed ``spec`` (one dataclass per
-aggregation type, see ``metrics.py`` and ``buckets.py``), its sub-aggregations and its
-``meta``. Parsing is strict so that a typo is a 400 naming it rather than a silently
-ignored parameter, and the request is bounded here (depth, number of aggregations) before
-any SQL is built, so a hostile body costs nothing but the parse.
+aggregation type, see ``metrics.py`` and ``buckets.py``; ``params.py`` reads their
+parameters), its sub-aggregations and its ``meta``. Parsing is strict so that a typo is a
+400 naming it rather than a silently ignored parameter, and the request is bounded here
+(depth, number of aggregations) before any SQL is built, so a hostile body costs nothing
+but the parse.
 
 Pipeline aggregations (``derivative``, ``bucket_script``, ...) are computed afterwards from
 the response (``search/pipeline.py``); the parser keeps them as ``Pipeline`` nodes with
@@ -13,21 +14,16 @@ their raw parameters and the SQL compiler skips them.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any
 
+from aggregata.dsl.aggs.params import SPECS, AggSpec, Reader, json_kind
 from aggregata.errors import BadRequest, ParsingError
-
-Scalar = str | int | float | bool
 
 MAX_BUCKETS = 65_535
 """Elasticsearch's default ``search.max_buckets``."""
 MAX_DEPTH = 10
 MAX_AGGS = 100
-MAX_INT = 2**31 - 1
-"""Sizes are Java ints in Elasticsearch; anything larger is a parse error there too."""
 
 # Elasticsearch's pipeline aggregations: accepted in the tree, computed by search/pipeline.py.
 ES_PIPELINE_TYPES = frozenset(
@@ -53,14 +49,6 @@ ES_PIPELINE_TYPES = frozenset(
 )
 
 
-class AggSpec:
-    """Base of the typed parameters of one aggregation type."""
-
-    type_name: ClassVar[str] = ""
-    is_bucket: ClassVar[bool] = False
-
-
-@dataclass(frozen=True)
 class Pipeline(AggSpec):
     """A pipeline aggregation, kept raw for the post-processing module."""
 
@@ -91,131 +79,6 @@ class AggLimits:
     max_buckets: int = MAX_BUCKETS
     max_depth: int = MAX_DEPTH
     max_aggs: int = MAX_AGGS
-
-
-class Reader:
-    """Reads one aggregation's parameters; every key must be consumed or it is a 400 naming it."""
-
-    def __init__(self, type_name: str, name: str, body: Any) -> None:
-        if not isinstance(body, dict):
-            raise ParsingError(f"[{type_name}] aggregation [{name}] must be an object, got {_kind(body)}")
-        self.type = type_name
-        self.name = name
-        self.body = body
-        self.seen: set[str] = set()
-
-    def has(self, key: str) -> bool:
-        return key in self.body
-
-    def raw(self, key: str, default: Any = None) -> Any:
-        self.seen.add(key)
-        value = self.body.get(key, default)
-        return default if value is None else value
-
-    def fail(self, message: str) -> ParsingError:
-        return ParsingError(f"[{self.type}] aggregation [{self.name}]: {message}")
-
-    def string(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
-        value = self.raw(key)
-        if value is None:
-            if required:
-                raise self.fail(f"[{key}] is required")
-            return default
-        if not isinstance(value, str):
-            raise self.fail(f"[{key}] must be a string, got {_kind(value)}")
-        return value
-
-    def field(self) -> str:
-        if self.has("script"):
-            raise self.fail("scripts are not supported; use a [field]")
-        value = self.string("field", required=True)
-        assert value is not None
-        return value
-
-    def integer(self, key: str, default: int, *, minimum: int = 0) -> int:
-        value = self.raw(key, default)
-        if isinstance(value, str) and value.lstrip("-").isdigit():
-            value = int(value)
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(f"[{key}] must be an integer, got {_kind(value)}")
-        if value > MAX_INT:
-            raise self.fail(f"[{key}] must be at most {MAX_INT}, got [{value}]")
-        if value < minimum:
-            raise self.fail(f"[{key}] must be greater than or equal to {minimum}, found [{value}]")
-        return value
-
-    def number(self, key: str, default: float | None = None, *, positive: bool = False) -> float | None:
-        value = self.raw(key)
-        if value is None:
-            return default
-        number = number_value(value)
-        if number is None:
-            raise self.fail(f"[{key}] must be a number, got {_kind(value)}")
-        if positive and number <= 0:
-            raise self.fail(f"[{key}] must be greater than 0, found [{value}]")
-        return number
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self.raw(key, default)
-        if isinstance(value, str) and value in ("true", "false"):
-            return value == "true"
-        if not isinstance(value, bool):
-            raise self.fail(f"[{key}] must be a boolean, got {_kind(value)}")
-        return value
-
-    def scalar(self, key: str) -> Scalar | None:
-        value = self.raw(key)
-        if value is None or isinstance(value, (str, int, float, bool)):
-            return value
-        raise self.fail(f"[{key}] must be a string, number or boolean, got {_kind(value)}")
-
-    def ignore(self, *keys: str) -> None:
-        """Parameters that only tune Elasticsearch's execution (shard sizes, hints)."""
-        self.seen.update(keys)
-
-    def done(self) -> None:
-        unknown = [k for k in self.body if k not in self.seen]
-        if unknown:
-            raise ParsingError(f"[{self.type}] unknown field [{unknown[0]}] in aggregation [{self.name}]")
-
-
-def number_value(value: Any) -> float | None:
-    """A finite JSON number (or numeric string) as a float; ``None`` if it is not one."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _kind(value: Any) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
-        type(value), "a number" if isinstance(value, (int, float)) else "null"
-    )
-
-
-SpecParser = Callable[[Reader], AggSpec]
-S = TypeVar("S", bound=SpecParser)
-PARSERS: dict[str, SpecParser] = {}
-
-
-def register(name: str) -> Callable[[S], S]:
-    """Register the parser of one aggregation type (metrics.py and buckets.py use it)."""
-
-    def add(fn: S) -> S:
-        PARSERS[name] = fn
-        return fn
-
-    return add
 
 
 _ILLEGAL_NAME = frozenset("[]>")
@@ -261,7 +124,7 @@ def _one(name: str, body: Any, budget: _Budget, *, depth: int, parent: str | Non
     if budget.count > budget.limits.max_aggs:
         raise BadRequest(f"too many aggregations in the request: the maximum is [{budget.limits.max_aggs}]")
     if not isinstance(body, dict):
-        raise ParsingError(f"Expected [START_OBJECT] under aggregation [{name}], found {_kind(body)}")
+        raise ParsingError(f"Expected [START_OBJECT] under aggregation [{name}], found {json_kind(body)}")
     subs_body = None
     meta = None
     type_name: str | None = None
@@ -291,13 +154,13 @@ def _one(name: str, body: Any, budget: _Budget, *, depth: int, parent: str | Non
     if type_name in budget.pipelines:
         spec = Pipeline(type_name, spec_body)
     else:
-        parser = PARSERS.get(type_name)
-        if parser is None:
+        spec_type = SPECS.get(type_name)
+        if spec_type is None:
             raise ParsingError(
                 f"Unknown aggregation type [{type_name}]", type="named_object_not_found_exception"
             )
         reader = Reader(type_name, name, spec_body)
-        spec = parser(reader)
+        spec = spec_type.parse(reader)
         reader.done()
     subs: tuple[Agg, ...] = ()
     if subs_body is not None:

@@ -4,7 +4,7 @@ A top-level ``terms``, ``histogram`` or ``date_histogram`` reads exactly the row
 query matches, except those missing its key (``WHERE key IS NOT NULL``). Grouping those
 too, as one more bucket, makes ``SUM(COUNT(*)) OVER ()`` the hit count; ``QUALIFY`` then
 drops that bucket before ranking and ``LIMIT``, so the buckets are the same as before.
-``sum_other_doc_count``'s ``total`` leaves the missing bucket out (``Planner._rank_terms``).
+``sum_other_doc_count``'s ``total`` leaves the missing bucket out (``ranking.rank_terms``).
 """
 
 from __future__ import annotations

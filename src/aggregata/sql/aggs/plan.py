@@ -8,7 +8,7 @@ write by hand:
 
 * ``terms`` at the top level is ``GROUP BY k ORDER BY COUNT(*) DESC, k LIMIT size`` with
   ``SUM(COUNT(*)) OVER ()`` for ``sum_other_doc_count``; below another bucket it ranks with
-  ``ROW_NUMBER() OVER (PARTITION BY <parent keys> ...)`` and ``QUALIFY``.
+  ``ROW_NUMBER() OVER (PARTITION BY <parent keys> ...)`` and ``QUALIFY`` (``sql/aggs/ranking.py``).
 * Children of a ``terms`` (or ``composite``) only see its selected buckets, restricted with
   ``IN``: the keys a top-level ``terms``'s own statement returned, bound once it has run
   (``sql/aggs/chosen.py``), else a CTE with the parent's ranking (only keys, no metrics).
@@ -37,7 +37,6 @@ from sqlglot import exp
 from aggregata.dsl.aggs import Agg, AggLimits, Pipeline
 from aggregata.dsl.aggs import buckets as b
 from aggregata.dsl.aggs import metrics as m
-from aggregata.errors import BadRequest
 from aggregata.model.mapping import Mapping
 from aggregata.sql.aggs.buckets import BucketContext
 from aggregata.sql.aggs.chosen import bound_selection, in_selection, missing_keys
@@ -54,13 +53,14 @@ from aggregata.sql.aggs.metrics import (
     has_cardinality,
     is_metric,
 )
+from aggregata.sql.aggs.ranking import TOTAL as TOTAL  # read by the response shaper
+from aggregata.sql.aggs.ranking import rank_terms
 from aggregata.sql.aggs.scope import Scope
 from aggregata.sql.ddl import table
 from aggregata.sql.params import Params
 from aggregata.sql.query import col
 
 DOC_COUNT = "doc_count"
-TOTAL = "total"
 
 
 @dataclass(frozen=True)
@@ -392,9 +392,16 @@ class Planner:
         if folded is not None:
             select = folded.apply(select)
         if isinstance(spec, b.Terms):
-            not_null = folded.not_null if folded is not None else None
-            select = self._rank_terms(
-                select, node, spec, own[0][1], partition, compiler, metric_aggs, lean, not_null
+            select = rank_terms(
+                select,
+                node,
+                own[0][1],
+                partition,
+                compiler,
+                metric_aggs,
+                lean=lean,
+                max_buckets=self.limits.max_buckets,
+                not_null=folded.not_null if folded is not None else None,
             )
         elif isinstance(spec, b.Composite):
             keys_info = infos[-1]
@@ -422,76 +429,6 @@ class Planner:
             node, -1, tuple(a for a, _ in own), tuple(a for a, _ in parents), tuple(plans), info
         )
         return select, ctes, plan
-
-    def _rank_terms(
-        self,
-        select: exp.Select,
-        node: Agg,
-        spec: b.Terms,
-        key: exp.Expr,
-        partition: list[exp.Expr],
-        compiler: MetricCompiler,
-        metric_aggs: list[Agg],
-        lean: bool,
-        not_null: exp.Expr | None = None,
-    ) -> exp.Select:
-        """Rank the buckets; ``not_null``: the missing key is grouped too (for the hits) and left out."""
-        count = exp.Count(this=exp.Star())
-        order = self._terms_order(node, spec, key, compiler, metric_aggs)
-        enough = exp.GTE(this=count.copy(), expression=exp.Literal.number(spec.min_doc_count))
-        size = min(spec.size, self.limits.max_buckets + 1)
-        if spec.min_doc_count > 1:
-            # Buckets with enough documents rank first. The full statement keeps the others
-            # it has room for, so that ``total`` (for sum_other_doc_count, which counts them)
-            # survives even when no bucket qualifies; the shaper drops them.
-            order = [exp.Ordered(this=exp.Not(this=enough.copy()), desc=False, nulls_first=False), *order]
-        if not partition:
-            if not lean:
-                counted: exp.Expr = count.copy()
-                if not_null is not None:
-                    counted = exp.Case(
-                        ifs=[exp.If(this=not_null.copy(), true=counted)], default=exp.Literal.number(0)
-                    )
-                total = exp.Window(this=exp.Sum(this=counted))
-                select = select.select(exp.alias_(total, TOTAL, quoted=True), copy=False)
-            elif spec.min_doc_count > 1:
-                select = select.having(enough, copy=False)
-            return select.order_by(*order, copy=False).limit(_number(size), copy=False)
-        rank = exp.Window(this=exp.RowNumber(), partition_by=partition, order=exp.Order(expressions=order))
-        keep = exp.LTE(this=rank.copy(), expression=exp.Literal.number(size))
-        if not lean:
-            total = exp.Window(this=exp.Sum(this=count.copy()), partition_by=[p.copy() for p in partition])
-            ranked = (exp.alias_(total, TOTAL, quoted=True), exp.alias_(rank, RANK, quoted=True))
-            select = select.select(*ranked, copy=False)
-        return select.qualify(exp.and_(keep, enough) if lean and spec.min_doc_count > 1 else keep, copy=False)
-
-    def _terms_order(
-        self, node: Agg, spec: b.Terms, key: exp.Expr, compiler: MetricCompiler, metric_aggs: list[Agg]
-    ) -> list[exp.Ordered]:
-        order: list[exp.Ordered] = []
-        by_name = {a.name: a for a in metric_aggs}
-        for criterion in spec.order:
-            if criterion.path == "_count":
-                value: exp.Expr = exp.Count(this=exp.Star())
-            elif criterion.path == "_key":
-                value = key.copy()
-            else:
-                name, _, rest = criterion.path.partition(".")
-                if "[" in name:
-                    name, _, rest = name.partition("[")
-                    rest = rest.rstrip("]")
-                target = by_name.get(name)
-                if target is None:
-                    raise BadRequest(
-                        f"Invalid aggregation order path [{criterion.path}]. The path must point to a metric"
-                        f" sub-aggregation of terms aggregation [{node.name}]"
-                    )
-                plan = compiler.compile(target, f"o{len(order)}")
-                value = compiler.order_expression(plan, rest or None)
-            order.append(exp.Ordered(this=value, desc=criterion.desc, nulls_first=False))
-        if not any(c.path == "_key" for c in spec.order):
-            order.append(exp.Ordered(this=key.copy(), desc=False, nulls_first=False))
-        return order
 
     # -- top hits --------------------------------------------------------------------------
 
