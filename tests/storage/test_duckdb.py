@@ -1,3 +1,6 @@
+"""The DuckDB engine: group commit, the id index, query timeouts, settings (the ``Engine``
+contract itself is tested on both backends in ``test_engine.py``)."""
+
 from __future__ import annotations
 
 import threading
@@ -7,69 +10,9 @@ from pathlib import Path
 import pytest
 from sqlglot import exp
 
-from aggregata.errors import CollectionNotFound, Conflict
 from aggregata.ingest.service import IngestService
-from aggregata.model.mapping import FieldType, Mapping
 from aggregata.storage.duckdb import DuckDBEngine
-from aggregata.storage.engine import Collection, Engine, Transaction
-
-
-def test_create_write_count_and_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "db.duckdb"
-    engine = DuckDBEngine(path)
-    ingest = IngestService(engine)
-    result = ingest.ingest("docs", [{"_id": "a", "n": 1}, {"_id": "b", "n": 2, "tags": ["x"]}])
-    assert result.stored == 2
-    engine.close()
-    reopened = DuckDBEngine(path)
-    assert reopened.count("docs") == 2
-    assert reopened.get_collection("docs").mapping.resolve("tags").array
-    reopened.close()
-
-
-def test_retried_batch_is_stored_once(engine: DuckDBEngine) -> None:
-    ingest = IngestService(engine)
-    docs = [{"_id": str(i), "v": i} for i in range(100)]
-    first = ingest.ingest("c", docs)
-    second = ingest.ingest("c", [*docs, {"_id": "100", "v": 100}])
-    assert (first.stored, first.duplicates) == (100, 0)
-    assert (second.stored, second.duplicates) == (1, 100)
-    assert engine.count("c") == 101
-
-
-def test_schema_evolves_add_column_and_widen_to_array(engine: DuckDBEngine) -> None:
-    ingest = IngestService(engine)
-    ingest.ingest("c", [{"_id": "1", "t": "a"}])
-    ingest.ingest("c", [{"_id": "2", "t": ["b", "c"], "new": 1.5}])
-    ingest.ingest("c", [{"_id": "3", "items": [{"k": "x"}]}, {"_id": "4", "items": [{"k": "y", "q": 2}]}])
-    mapping = engine.get_collection("c").mapping
-    assert mapping.resolve("t").array and mapping.resolve("new").type is FieldType.DOUBLE
-    nested = mapping.resolve("items").properties
-    assert nested is not None and set(nested.fields) == {"k", "q"}
-    rows = {r["_id"]: r for r in engine.query_sql('SELECT * FROM "c"').to_pylist()}
-    assert rows["1"]["t"] == ["a"] and rows["2"]["t"] == ["b", "c"]
-    assert rows["4"]["items"] == [{"k": "y", "q": 2}]
-
-
-def test_concurrent_writers_conflicting_types_are_revalidated(engine: DuckDBEngine) -> None:
-    """Two writers race to create field ``x`` with different types: one wins, the other's
-    documents are re-validated and rejected with a reason, nothing is silently coerced."""
-    ingest = IngestService(engine)
-    engine.create_collection("c", Mapping())
-    results = {}
-
-    def run(name: str, value: object) -> None:
-        results[name] = ingest.ingest("c", [{"_id": f"{name}-{i}", "x": value} for i in range(50)])
-
-    threads = [threading.Thread(target=run, args=(n, v)) for n, v in (("num", 1), ("str", "s"))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    stored = results["num"].stored + results["str"].stored
-    failed = len(results["num"].errors) + len(results["str"].errors)
-    assert (stored, failed) == (50, 50)
-    assert engine.count("c") == 50
+from aggregata.storage.engine import Collection, Transaction
 
 
 def test_group_commit_many_concurrent_requests(engine: DuckDBEngine) -> None:
@@ -86,47 +29,6 @@ def test_group_commit_many_concurrent_requests(engine: DuckDBEngine) -> None:
     for t in threads:
         t.join()
     assert engine.count("c") == 8 * 10 * 20
-
-
-def test_collection_lifecycle_errors(engine: DuckDBEngine) -> None:
-    engine.create_collection("c", Mapping())
-    with pytest.raises(Conflict):
-        engine.create_collection("c", Mapping())
-    engine.drop_collection("c")
-    with pytest.raises(CollectionNotFound):
-        engine.get_collection("c")
-
-
-def test_same_id_in_two_concurrent_requests_is_stored_and_counted_once(engine: DuckDBEngine) -> None:
-    ingest = IngestService(engine)
-    ingest.ensure_collection("c")
-    results = []
-    barrier = threading.Barrier(6)
-
-    def run() -> None:
-        barrier.wait()
-        results.append(ingest.ingest("c", [{"_id": "same", "v": 1}, {"_id": f"own-{threading.get_ident()}"}]))
-
-    threads = [threading.Thread(target=run) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sum(r.stored for r in results) == 7
-    assert sum(r.duplicates for r in results) == 5
-    assert engine.count("c") == 7
-
-
-def test_long_column_widens_to_double_across_batches(backend: Engine) -> None:
-    """Runs on both engines: ``ALTER`` to ``DOUBLE`` keeps every stored value."""
-    engine = backend
-    ingest = IngestService(engine)
-    ingest.ingest("c", [{"_id": "1", "amount": 30}])
-    result = ingest.ingest("c", [{"_id": "2", "amount": 29.9}])
-    assert (result.stored, result.errors) == (1, [])
-    assert engine.get_collection("c").mapping.resolve("amount").type is FieldType.DOUBLE
-    rows = engine.query_sql('SELECT "_id", amount FROM "c" ORDER BY 1').to_pylist()
-    assert rows == [{"_id": "1", "amount": 30.0}, {"_id": "2", "amount": 29.9}]
 
 
 class _FailOnce:

@@ -21,3 +21,19 @@ def test_fires_past_deadlines_only_and_never_after_disarm() -> None:
     dog.disarm(late)
     time.sleep(0.05)
     assert fired == ["kept"]
+
+
+def test_close_stops_the_thread_and_drops_what_it_holds() -> None:
+    """Entries hold engine connections; a closed engine must not leave them alive."""
+
+    def running() -> int:
+        return sum(t.name == "aggregata-watchdog" for t in threading.enumerate())
+
+    before = running()
+    dog = Watchdog()
+    fired: list[str] = []
+    dog.arm(30, lambda: fired.append("late"))
+    assert running() == before + 1
+    dog.close()
+    assert running() == before
+    assert fired == []

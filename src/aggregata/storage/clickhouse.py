@@ -30,12 +30,10 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from chdb import session as chdb_session
@@ -46,11 +44,11 @@ from aggregata.model.arrow import to_arrow
 from aggregata.model.documents import Batch
 from aggregata.model.mapping import ID_FIELD, Mapping
 from aggregata.sql import ddl
-from aggregata.sql.dialects import AggregataClickHouse, render
+from aggregata.sql.dialects import AggregataClickHouse
+from aggregata.storage.base import CATALOG_TABLE, BaseEngine, from_catalog, id_in, select_ids, to_catalog
 from aggregata.storage.engine import (
     DOCUMENTS,
     Collection,
-    CollectionCache,
     Prepare,
     Transaction,
     WriteListener,
@@ -59,7 +57,6 @@ from aggregata.storage.engine import (
     run_due,
 )
 
-CATALOG_TABLE = "_aggregata_catalog"
 T = TypeVar("T")
 # Ids to delete are staged here: a DELETE (a mutation, run on a ClickHouse thread) that
 # read ``Python()`` itself would wait forever for the Python thread waiting on it.
@@ -198,7 +195,7 @@ class _Tx:
         return _reshape_table(table, AggregataClickHouse.decode_name, null_empty=True)
 
 
-class ClickHouseEngine(CollectionCache):
+class ClickHouseEngine(BaseEngine):
     """Storage on ClickHouse via chDB: ``path`` is the data directory (``None``: in memory)."""
 
     dialect = "clickhouse"
@@ -218,6 +215,7 @@ class ClickHouseEngine(CollectionCache):
         self.database = database
         self.query_timeout_s = query_timeout_s
         self._lock = threading.RLock()
+        self._catalog_lock = self._lock  # catalog changes and writes take the same lock
         self._sessions: list[_Session] = []
         self._local = threading.local()
         self._closed = False
@@ -232,10 +230,6 @@ class ClickHouseEngine(CollectionCache):
         self._collections = self._load_catalog()
         self._listeners: list[WriteListener] = []
         self._tx: _Tx | None = None
-
-    def add_listener(self, listener: WriteListener) -> None:
-        """Keep derived data (rollups) in step with writes (see ``WriteListener``)."""
-        self._listeners.append(listener)
 
     def transaction(self, fn: Callable[[Transaction], T]) -> T:
         """Run ``fn`` under the write lock (statements apply one by one: no rollback)."""
@@ -275,26 +269,15 @@ class ClickHouseEngine(CollectionCache):
         ).to_pylist()
         self._version = max((r["version"] for r in rows), default=0)
         return {
-            r["name"]: Collection(
-                r["name"],
-                r["kind"],
-                Mapping.from_json(orjson.loads(r["mapping"])),
-                orjson.loads(r["settings"]),
-            )
+            r["name"]: from_catalog(r["name"], r["kind"], r["mapping"], r["settings"])
             for r in rows
             if not r["deleted"]
         }
 
     def _save_catalog(self, coll: Collection, *, deleted: bool = False) -> None:
+        """A new version of ``coll``'s catalog row (``deleted``: its tombstone)."""
         self._version = max(self._version + 1, time.time_ns())
-        values = {
-            "name": coll.name,
-            "kind": coll.kind,
-            "mapping": orjson.dumps(coll.mapping.to_json()).decode(),
-            "settings": orjson.dumps(coll.settings).decode(),
-            "version": self._version,
-            "deleted": int(deleted),
-        }
+        values = {**to_catalog(coll), "version": self._version, "deleted": int(deleted)}
         self._writer.run(
             f"INSERT INTO `{CATALOG_TABLE}` VALUES ({{name:String}}, {{kind:String}}, {{mapping:String}},"
             " {settings:String}, {version:UInt64}, {deleted:UInt8})",
@@ -331,13 +314,6 @@ class ClickHouseEngine(CollectionCache):
             self._save_catalog(coll, deleted=True)
             notify_committed(self._listeners, tx)
             del self._collections[name]
-
-    def update_settings(self, name: str, settings: dict[str, Any]) -> Collection:
-        with self._lock:
-            coll = replace(self.get_collection(name), settings=settings)
-            self._save_catalog(coll)
-            self._collections[name] = coll
-            return coll
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -378,20 +354,14 @@ class ClickHouseEngine(CollectionCache):
         delete: Iterable[str],
     ) -> WriteResult:
         """The body of ``write``, under its lock."""
-        coll = self.get_collection(name)
-        try:
-            mapping, changes = ddl.reconcile(coll.name, coll.mapping, batch.changed, self.dialect)
-        except ddl.MappingConflict:
-            if prepare is None:
-                raise
-            batch = prepare(coll.mapping)
-            mapping, changes = ddl.reconcile(coll.name, coll.mapping, batch.changed, self.dialect)
+        current = self.get_collection(name)
+        coll, batch, changes = self._reconcile(current, batch, prepare)
         for change in changes:
             self._writer.run(self.render(change))
-        if mapping is not coll.mapping:
-            coll = replace(coll, mapping=mapping)
+        if coll is not current:
             self._save_catalog(coll)
             self._collections[coll.name] = coll
+        mapping = coll.mapping
         deleted = self._delete(name, list(delete))
         replacing = frozenset(overwrite)
         overwritten = self._delete(name, [i for i in batch.ids if i in replacing]) if replacing else []
@@ -416,19 +386,16 @@ class ClickHouseEngine(CollectionCache):
             self._writer.run(self.render(exp.TruncateTable(expressions=[staged.copy()])))
             stage = exp.insert(exp.select("*").from_(_python_table()), staged.copy())
             self._writer.table_with(self.render(stage), pa.table({ID_FIELD: stored}))
-            id_col = exp.column(ID_FIELD, quoted=True)
-            where = id_col.isin(query=exp.select(id_col.copy()).from_(staged.copy()))
+            where = id_in(staged)
             if self._listeners and self._tx is not None:
-                doomed = exp.select("*").from_(ddl.table(name)).where(where.copy()).subquery("removed")
-                for listener in self._listeners:
-                    listener.removing(self._tx, self.get_collection(name), doomed)
+                self._removing(self._tx, self.get_collection(name), where)
             self._writer.run(self.render(exp.delete(ddl.table(name), where=where)))
         found: list[str] = stored.to_pylist()
         return found
 
     def _stored_ids(self, name: str, ids: pa.Array) -> pa.Array:
         """Which of ``ids`` the table holds already (a lookup on the sorting key)."""
-        tree = exp.select(exp.column(ID_FIELD, quoted=True)).from_(ddl.table(name)).where(_id_in_data())
+        tree = select_ids(name).where(id_in(_python_table()))
         found = self._writer.table_with(self.render(tree), pa.table({ID_FIELD: ids}))
         return found.column(0).combine_chunks() if found.num_rows else pa.array([], type=pa.string())
 
@@ -448,19 +415,6 @@ class ClickHouseEngine(CollectionCache):
 
     # -- reads -----------------------------------------------------------------------------
 
-    def render(self, tree: exp.Expr) -> str:
-        return render(tree, self.dialect)
-
-    def query(
-        self,
-        tree: exp.Expr,
-        params: dict[str, Any] | None = None,
-        *,
-        timeout: float | None = None,
-    ) -> pa.Table:
-        """Run a compiled tree with bound parameters; ClickHouse cancels it past the timeout."""
-        return self.query_sql(self.render(tree), params, timeout=timeout)
-
     def query_sql(
         self, sql: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
     ) -> pa.Table:
@@ -479,11 +433,6 @@ class ClickHouseEngine(CollectionCache):
             raise
         return _reshape_table(table, AggregataClickHouse.decode_name, null_empty=True)
 
-    def count(self, name: str) -> int:
-        self.get_collection(name)
-        tree = exp.select(exp.Count(this=exp.Star())).from_(ddl.table(name))
-        return int(self.query(tree).column(0)[0].as_py())
-
     def checkpoint(self) -> None:
         """Nothing to do: an insert has written its data part to disk when it returns."""
 
@@ -498,9 +447,3 @@ class ClickHouseEngine(CollectionCache):
 def _python_table() -> exp.Table:
     """``Python(aggregata_data)``: chDB's table function over the table ``table_with`` binds."""
     return exp.Table(this=exp.Anonymous(this="Python", expressions=[exp.var(_DATA_VAR)]))
-
-
-def _id_in_data() -> exp.Expr:
-    """``_id IN (SELECT _id FROM Python(aggregata_data))``."""
-    ids = exp.column(ID_FIELD, quoted=True)
-    return ids.isin(query=exp.select(ids.copy()).from_(_python_table()))

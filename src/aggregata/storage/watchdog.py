@@ -33,6 +33,7 @@ class Watchdog:
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     def arm(self, seconds: float, fire: Callable[[], None]) -> _Entry:
         entry = _Entry(self._clock() + seconds, next(self._seq), fire)
@@ -51,9 +52,20 @@ class Watchdog:
         with self._cond:
             entry.cancelled = True
 
+    def close(self) -> None:
+        """Stop the thread and drop every entry (they hold the engine's connections, which
+        must not outlive it)."""
+        with self._cond:
+            self._closed = True
+            self._heap.clear()
+            self._cond.notify()
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join()
+
     def _run(self) -> None:
         with self._cond:
-            while True:
+            while not self._closed:
                 now = self._clock()
                 while self._heap and self._heap[0].deadline <= now:
                     entry = heapq.heappop(self._heap)
