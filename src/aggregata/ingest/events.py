@@ -136,7 +136,7 @@ def events_table(table: pa.Table, received_at: datetime, new_id: Callable[[], st
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise Decline(str(exc)) from None
     else:
-        ts = pa.chunked_array([pa.array([received_at] * n, _TS)])
+        ts = pa.chunked_array([pa.repeat(received, n)])
     event, actor = _required_text(table, "event"), _required_text(table, "distinct_id")
     props = table.column("properties") if "properties" in table.column_names else None
     if props is not None and not pa.types.is_struct(props.type):
@@ -159,7 +159,7 @@ def events_table(table: pa.Table, received_at: datetime, new_id: Callable[[], st
         "event": event,
         "distinct_id": actor,
         "timestamp": ts,
-        "received_at": pa.chunked_array([pa.array([received_at] * n, _TS)]),
+        "received_at": pa.chunked_array([pa.repeat(received, n)]),
         "hour_of_day": pc.hour(ts).cast(pa.int64()),
         "day_of_week": pc.day_of_week(ts, count_from_zero=False, week_start=1).cast(pa.int64()),
     }

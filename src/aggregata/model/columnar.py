@@ -42,22 +42,34 @@ class Decline(Exception):
 
 
 def read_ndjson(body: bytes, known: Mapping) -> pa.Table:
-    """Parse NDJSON with Arrow; known fields are read with their own types' text forms.
+    """Parse NDJSON with Arrow; ISO-looking strings stay strings, so inference stays ours.
 
-    Arrow infers ISO-looking strings of *unknown* fields as timestamps, losing the text;
-    those columns are read again as strings so inference stays ours.
+    Arrow infers such strings as timestamps, losing the text. Known top-level ``date``
+    fields are read as strings from the start (an event's ``timestamp``: one parse per
+    body instead of two); other columns Arrow read as timestamps are read again as
+    strings. A forced column of nulls only is dropped: the field was absent, or null,
+    which stores the same.
     """
     options = pj.ReadOptions(block_size=max(len(body) + 1, 1 << 20), use_threads=False)
+    text = [f.name for f in known if f.type is FieldType.DATE and "." not in f.name]
     try:
-        table = pj.read_json(io.BytesIO(body), read_options=options)
+        table = _read(body, options, text)
         inferred_ts = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
         if inferred_ts:
-            schema = pa.schema([pa.field(n, pa.string()) for n in inferred_ts])
-            parse = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
-            table = pj.read_json(io.BytesIO(body), read_options=options, parse_options=parse)
+            text += inferred_ts
+            table = _read(body, options, text)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise Decline(str(exc)) from None
-    return table
+    empty = [n for n in text if n in table.column_names and table.column(n).null_count == len(table)]
+    return table.drop_columns(empty) if empty else table
+
+
+def _read(body: bytes, options: pj.ReadOptions, text: list[str]) -> pa.Table:
+    if not text:
+        return pj.read_json(io.BytesIO(body), read_options=options)
+    schema = pa.schema([pa.field(n, pa.string()) for n in text])
+    parse = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
+    return pj.read_json(io.BytesIO(body), read_options=options, parse_options=parse)
 
 
 def flatten(table: pa.Table) -> pa.Table:
