@@ -122,7 +122,8 @@ def test_rollup_equals_raw(
     insights: InsightsService, interval: str, tz: str, date_from: str, date_to: str, math: str
 ) -> None:
     body = {
-        "series": [{"event": "pageview", "math": math}, {"event": None, "math": "total"}],
+        # Over all events, uniques read the ``_actors`` sketches (one per bucket).
+        "series": [{"event": "pageview", "math": math}, {"event": None, "math": math}],
         "interval": interval,
         "timezone": tz,
         "date_from": date_from,
@@ -130,7 +131,7 @@ def test_rollup_equals_raw(
     }
     rollup, raw = both(insights, body)
     assert rollup["source"].startswith("rollup:")
-    assert_same(rollup, raw, [math, "total"])
+    assert_same(rollup, raw, [math])
 
 
 @pytest.mark.parametrize("math", ["total", "unique_actors", "wau"])
@@ -349,6 +350,7 @@ def test_folds_and_compaction_keep_the_numbers(fresh: Any, monkeypatch: pytest.M
     for table, keys in (
         ("_rollup_events_day", "event, bucket, k0"),
         ("_rollup_events_hour_hll", "event, bucket, k0, reg"),
+        ("_rollup_events_day_actors", "bucket, reg"),
     ):
         dup = engine.query_sql(
             f"SELECT count(*) FROM (SELECT {keys} FROM {table} GROUP BY ALL HAVING count(*) > 1)"

@@ -24,7 +24,7 @@ from aggregata.insights import hll
 from aggregata.insights.common import compile_filters, event_condition, resolve_field
 from aggregata.insights.models import Filter, FilterGroup, PropertyFilter
 from aggregata.insights.plan import SeriesPlan, TrendsPlan
-from aggregata.insights.rollups import RollupSpec, encode, readable
+from aggregata.insights.rollups import Kind, RollupSpec, encode, readable
 from aggregata.model.mapping import FieldType
 from aggregata.sql.dialects import ToNumber
 from aggregata.sql.params import Params
@@ -161,11 +161,16 @@ class RollupRelation(Relation):
         conds = [_in_range(col("bucket"), start, end, params)]
         if series.event is not None:
             conds.append(exp.EQ(this=col("event"), expression=params.bind(series.event)))
-        conds += [self._filter(f, params) for f in (*self.plan.filters, *series.filters)]
+        filters = [self._filter(f, params) for f in (*self.plan.filters, *series.filters)]
+        kind = Kind.COUNTS
+        if sketch:
+            # Every event's actors, unfiltered and not broken down: one sketch per bucket.
+            everyone = series.event is None and not filters and not keys
+            kind = Kind.ACTORS if everyone else Kind.SKETCHES
         extra = [col("reg"), col("rnk")] if sketch else [col("n")]
         select = exp.select(col("bucket").as_("_ts"), *[k.as_(f"_k{i}") for i, k in enumerate(keys)], *extra)
-        return select.from_(readable(self.spec, self.grain, sketch=sketch), copy=False).where(
-            exp.and_(*conds)
+        return select.from_(readable(self.spec, self.grain, kind), copy=False).where(
+            exp.and_(*conds, *filters)
         )
 
     def _key(self, name: str) -> str:
