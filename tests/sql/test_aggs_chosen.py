@@ -22,7 +22,7 @@ def test_keys_become_bound_parameters() -> None:
     rows = [[{"k0": "a", "doc_count": 5}, {"k0": "b", "doc_count": 2}, {"k0": None, "doc_count": 9}]]
     tree = _tree()
     bound = bind_chosen(tree, rows, params)
-    assert render(bound, "duckdb") == 'SELECT COUNT(*) FROM docs WHERE "k" IN ($p1, $p2)'
+    assert render(bound, "duckdb") == 'SELECT COUNT(*) FROM docs WHERE "k" IN (SELECT UNNEST([$p1, $p2]))'
     assert render(bound, "clickhouse") == 'SELECT COUNT(*) FROM docs WHERE "k" IN ({p1:String}, {p2:String})'
     assert params.values == {"p0": "taken", "p1": "a", "p2": "b"}
     assert next(tree.find_all(ChosenKeys)) is not None  # the compiled tree is left as it was

@@ -43,6 +43,8 @@ MAPPING = Mapping.from_es(
 CASES: dict[str, dict[str, Any]] = {
     "term": {"query": {"term": {"k": "a"}}},
     "terms_on_array": {"query": {"terms": {"tags": ["red", "blue"]}}},
+    # DuckDB: a semi-join on the values (sql/dialects.py:_semi_joined), ClickHouse: IN.
+    "terms_keyword": {"query": {"terms": {"k": ["a", "b", "c"]}}},
     "range_date_math": {"query": {"range": {"when": {"gte": "now-7d/d", "lt": "now/d"}}}},
     "bool_must_not_should_msm": {
         "query": {

@@ -35,6 +35,29 @@ class AggregataDuckDB(DuckDB):
         # Aggregation functions without a sqlglot node (sql/aggs/functions.py).
         TRANSFORMS: ClassVar[dict[Any, Any]] = {**DuckDB.Generator.TRANSFORMS, **DUCKDB_TRANSFORMS}
 
+        def where_sql(self, expression: exp.Where) -> str:
+            text: str = super().where_sql(exp.Where(this=_semi_joined(expression.this)))
+            return text
+
+
+def _semi_joined(cond: exp.Expr) -> exp.Expr:
+    """``x IN (a, b, …)`` filters as ``x IN (SELECT UNNEST([a, b, …]))``, a copy.
+
+    DuckDB evaluates an ``IN`` list as a chain of comparisons per row (on 10M strings, 150
+    ms for four values), but the subquery as a hash semi-join (60 ms). Only where the
+    condition is a filter — reached through AND/OR/NOT from the ``WHERE`` — so the subquery
+    never lands in a lambda or an aggregate; other nodes are left as they are.
+    """
+    if isinstance(cond, (exp.And, exp.Or)):
+        return type(cond)(this=_semi_joined(cond.this), expression=_semi_joined(cond.expression))
+    if isinstance(cond, (exp.Paren, exp.Not)):
+        return type(cond)(this=_semi_joined(cond.this))
+    items = cond.expressions if isinstance(cond, exp.In) and not cond.args.get("query") else []
+    if len(items) < 2 or not all(isinstance(i, (exp.Literal, exp.Placeholder)) for i in items):
+        return cond
+    values = exp.Array(expressions=[i.copy() for i in items])
+    return exp.In(this=cond.this.copy(), query=exp.select(exp.Unnest(expressions=[values])).subquery())
+
 
 def _alter_update_sql(gen: Any, e: AlterUpdate) -> str:
     where = gen.sql(e, "where") or "TRUE"
