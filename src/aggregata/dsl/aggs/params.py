@@ -32,21 +32,18 @@ MAX_INT = 2**31 - 1
 """Sizes are Java ints in Elasticsearch; anything larger is a parse error there too."""
 
 
-class Reader:
-    """Reads one aggregation's parameters; every key must be consumed or it is a 400 naming it."""
+class KeyReader:
+    """An aggregation's parameter object, read key by key: ``done`` makes any key nobody
+    read a 400 naming it. Shared by the aggregation specs (``Reader``) and the pipeline
+    aggregations (``search/pipeline/base.py:Body``), which add their own typed readers."""
 
     def __init__(self, type_name: str, name: str, body: Any) -> None:
         if not isinstance(body, dict):
             raise ParsingError(f"[{type_name}] aggregation [{name}] must be an object, got {json_kind(body)}")
         self.type = type_name
         self.name = name
-        self.body = body
+        self.body: dict[str, Any] = body
         self.seen: set[str] = set()
-        # The values ``AggSpec.parse`` has read so far, by field: for readers of dependent parameters.
-        self.parsed: dict[str, Any] = {}
-
-    def has(self, key: str) -> bool:
-        return key in self.body
 
     def raw(self, key: str, default: Any = None) -> Any:
         self.seen.add(key)
@@ -55,6 +52,23 @@ class Reader:
 
     def fail(self, message: str) -> ParsingError:
         return ParsingError(f"[{self.type}] aggregation [{self.name}]: {message}")
+
+    def done(self) -> None:
+        unknown = [k for k in self.body if k not in self.seen]
+        if unknown:
+            raise ParsingError(f"[{self.type}] unknown field [{unknown[0]}] in aggregation [{self.name}]")
+
+
+class Reader(KeyReader):
+    """Reads one aggregation's parameters; every key must be consumed or it is a 400 naming it."""
+
+    def __init__(self, type_name: str, name: str, body: Any) -> None:
+        super().__init__(type_name, name, body)
+        # The values ``AggSpec.parse`` has read so far, by field: for readers of dependent parameters.
+        self.parsed: dict[str, Any] = {}
+
+    def has(self, key: str) -> bool:
+        return key in self.body
 
     def string(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
         value = self.raw(key)
@@ -119,11 +133,6 @@ class Reader:
     def ignore(self, *keys: str) -> None:
         """Parameters that only tune Elasticsearch's execution (shard sizes, hints)."""
         self.seen.update(keys)
-
-    def done(self) -> None:
-        unknown = [k for k in self.body if k not in self.seen]
-        if unknown:
-            raise ParsingError(f"[{self.type}] unknown field [{unknown[0]}] in aggregation [{self.name}]")
 
 
 def number_value(value: Any) -> float | None:

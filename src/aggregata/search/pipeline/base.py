@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from aggregata.dsl.aggs.params import KeyReader
 from aggregata.errors import BadRequest, ParsingError
 from aggregata.search.pipeline.paths import JSON, BucketsPath, GapPolicy, parse_path
 
@@ -40,33 +41,21 @@ class SiblingPipeline(Pipeline):
         raise NotImplementedError
 
 
-class Body:
-    """A pipeline's parameter object, read key by key; :meth:`finish` rejects leftovers."""
-
-    def __init__(self, type_: str, name: str, body: object) -> None:
-        if not isinstance(body, dict):
-            raise ParsingError(f"[{type_}] aggregation [{name}] must be an object")
-        self.type = type_
-        self.name = name
-        self.body: dict[str, Any] = body
-        self.seen: set[str] = set()
+class Body(KeyReader):
+    """A pipeline's parameter object, read key by key; ``done`` rejects leftovers."""
 
     def get(self, key: str) -> Any:
-        self.seen.add(key)
-        return self.body.get(key)
+        return self.raw(key)
 
     def has(self, key: str) -> bool:
         return key in self.body and self.body[key] is not None
-
-    def error(self, msg: str) -> ParsingError:
-        return ParsingError(f"[{self.type}] aggregation [{self.name}]: {msg}")
 
     def string(self, key: str, default: str | None = None) -> str | None:
         v = self.get(key)
         if v is None:
             return default
         if not isinstance(v, str):
-            raise self.error(f"[{key}] must be a string, got [{v}]")
+            raise self.fail(f"[{key}] must be a string, got [{v}]")
         return v
 
     def integer(self, key: str, default: int | None) -> int | None:
@@ -74,7 +63,7 @@ class Body:
         if v is None:
             return default
         if isinstance(v, bool) or not isinstance(v, int | float) or v != int(v):
-            raise self.error(f"[{key}] must be an integer, got [{v}]")
+            raise self.fail(f"[{key}] must be an integer, got [{v}]")
         return int(v)
 
     def number(self, key: str, default: float) -> float:
@@ -82,7 +71,7 @@ class Body:
         if v is None:
             return default
         if isinstance(v, bool) or not isinstance(v, int | float):
-            raise self.error(f"[{key}] must be a number, got [{v}]")
+            raise self.fail(f"[{key}] must be a number, got [{v}]")
         return float(v)
 
     def boolean(self, key: str, default: bool) -> bool:
@@ -90,7 +79,7 @@ class Body:
         if v is None:
             return default
         if not isinstance(v, bool):
-            raise self.error(f"[{key}] must be a boolean, got [{v}]")
+            raise self.fail(f"[{key}] must be a boolean, got [{v}]")
         return v
 
     def gap_policy(self) -> GapPolicy:
@@ -122,10 +111,5 @@ class Body:
         if isinstance(v, list):
             v = {f"_value{i}": p for i, p in enumerate(v)}
         if not isinstance(v, dict) or not v:
-            raise self.error("[buckets_path] must be a string, an array or a non-empty object")
+            raise self.fail("[buckets_path] must be a string, an array or a non-empty object")
         return {str(var): parse_path(p) for var, p in v.items()}
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.body) - self.seen)
-        if unknown:
-            raise ParsingError(f"[{self.type}] unknown field [{unknown[0]}]")

@@ -335,13 +335,13 @@ def _parse_sorts(b: Body) -> tuple[SortField, ...]:
             if isinstance(spec, dict):
                 unknown = set(spec) - {"order"}
                 if unknown:
-                    raise b.error(f"unsupported sort option [{sorted(unknown)[0]}] for [{field}]")
+                    raise b.fail(f"unsupported sort option [{sorted(unknown)[0]}] for [{field}]")
                 spec = spec.get("order", "asc")
             order = spec
         else:
-            raise b.error(f"invalid sort [{entry}]")
+            raise b.fail(f"invalid sort [{entry}]")
         if order not in ("asc", "desc"):
-            raise b.error(f"unknown sort order [{order}] for [{field}]")
+            raise b.fail(f"unknown sort order [{order}] for [{field}]")
         out.append(SortField(field, order == "desc", None if field == "_key" else parse_path(field)))
     return tuple(out)
 
@@ -398,7 +398,7 @@ def parse_parent(type_: str, name: str, body: object, meta: JSON | None) -> Pare
         pipeline = BucketSort(name, type_, meta, sorts, offset, size, b.gap_policy())
     else:  # pragma: no cover - the caller dispatches on PARENT_TYPES
         raise BadRequest(f"unknown parent pipeline [{type_}]")
-    b.finish()
+    b.done()
     return pipeline
 
 

@@ -191,7 +191,7 @@ def _percents(b: Body) -> tuple[float, ...]:
     if raw is None:
         return DEFAULT_PERCENTS
     if not isinstance(raw, list) or not raw:
-        raise b.error("[percents] must be a non-empty array of numbers")
+        raise b.fail("[percents] must be a non-empty array of numbers")
     out: list[float] = []
     for p in raw:
         if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p <= 100.0:
@@ -217,5 +217,5 @@ def parse_sibling(type_: str, name: str, body: object, meta: JSON | None) -> Sib
         )
     else:
         pipeline = BucketMetric(name, type_, meta, path, gap)
-    b.finish()
+    b.done()
     return pipeline
