@@ -12,6 +12,7 @@ query timeout.
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -68,6 +69,13 @@ class _Work:
 
     fn: Callable[[Transaction], Any]
     future: Future[Any] = field(default_factory=Future)
+
+
+@functools.lru_cache(maxsize=256)
+def _append_sql(name: str, source: str, columns: tuple[str, ...]) -> str:
+    """The append statement, rendered once per shape: building and rendering it took ~0.6 ms,
+    and every write of one shape runs the same one."""
+    return render(ddl.insert(name, exp.to_identifier(source), list(columns)), DuckDBEngine.dialect)
 
 
 class _Tx:
@@ -147,9 +155,6 @@ class DuckDBEngine(BaseEngine):
         self._tx: _Tx | None = None
         self._ids: dict[str, IdIndex] = {}
         self._rendered: dict[int, tuple[exp.Expr, str]] = {}
-        # The append statement by (collection, source, columns): building and rendering it took
-        # ~0.6 ms, and every write of one shape runs the same one.
-        self._inserts: dict[tuple[str, str, tuple[str, ...]], str] = {}
         self._watchdog = Watchdog()
         self._writer = threading.Thread(target=self._write_loop, name="aggregata-writer", daemon=True)
         self._writer.start()
@@ -470,13 +475,7 @@ class DuckDBEngine(BaseEngine):
         columns: list[str],
         hashes: Hashes,
     ) -> None:
-        key = (name, source.name, tuple(columns))
-        sql = self._inserts.get(key)
-        if sql is None:
-            if len(self._inserts) > 256:
-                self._inserts.clear()
-            sql = self._inserts[key] = self.render(ddl.insert(name, source, columns))
-        cur.execute(sql)
+        cur.execute(_append_sql(name, source.name, tuple(columns)))
         self._ids[name].add(hashes)
         if self._listeners and self._tx is not None:
             for listener in self._listeners:

@@ -7,7 +7,6 @@ a 400 naming the pipeline and the field, never a silently applied default.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from aggregata.dsl.aggs.params import KeyReader
 from aggregata.errors import BadRequest, ParsingError
@@ -44,14 +43,11 @@ class SiblingPipeline(Pipeline):
 class Body(KeyReader):
     """A pipeline's parameter object, read key by key; ``done`` rejects leftovers."""
 
-    def get(self, key: str) -> Any:
-        return self.raw(key)
-
     def has(self, key: str) -> bool:
         return key in self.body and self.body[key] is not None
 
     def string(self, key: str, default: str | None = None) -> str | None:
-        v = self.get(key)
+        v = self.raw(key)
         if v is None:
             return default
         if not isinstance(v, str):
@@ -59,7 +55,7 @@ class Body(KeyReader):
         return v
 
     def integer(self, key: str, default: int | None) -> int | None:
-        v = self.get(key)
+        v = self.raw(key)
         if v is None:
             return default
         if isinstance(v, bool) or not isinstance(v, int | float) or v != int(v):
@@ -67,7 +63,7 @@ class Body(KeyReader):
         return int(v)
 
     def number(self, key: str, default: float) -> float:
-        v = self.get(key)
+        v = self.raw(key)
         if v is None:
             return default
         if isinstance(v, bool) or not isinstance(v, int | float):
@@ -75,7 +71,7 @@ class Body(KeyReader):
         return float(v)
 
     def boolean(self, key: str, default: bool) -> bool:
-        v = self.get(key)
+        v = self.raw(key)
         if v is None:
             return default
         if not isinstance(v, bool):
@@ -83,7 +79,7 @@ class Body(KeyReader):
         return v
 
     def gap_policy(self) -> GapPolicy:
-        v = self.get("gap_policy")
+        v = self.raw("gap_policy")
         return GapPolicy.SKIP if v is None else GapPolicy.parse(v)
 
     def missing(self, key: str) -> ParsingError:
@@ -91,7 +87,7 @@ class Body(KeyReader):
 
     def single_path(self) -> BucketsPath:
         """A ``buckets_path`` that names one value: a string or a one-element array."""
-        v = self.get("buckets_path")
+        v = self.raw("buckets_path")
         if v is None:
             raise self.missing("buckets_path")
         if isinstance(v, list):
@@ -103,7 +99,7 @@ class Body(KeyReader):
 
     def path_map(self) -> dict[str, BucketsPath]:
         """``bucket_script``'s map form; a string or array binds ``_value0``, ``_value1``..."""
-        v = self.get("buckets_path")
+        v = self.raw("buckets_path")
         if v is None:
             raise self.missing("buckets_path")
         if isinstance(v, str):

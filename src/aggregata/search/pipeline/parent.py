@@ -304,7 +304,7 @@ class BucketSort(ParentPipeline):
 
 
 def _script(b: Body, variables: set[str], functions: bool = False) -> Script:
-    raw = b.get("script")
+    raw = b.raw("script")
     if raw is None:
         raise b.missing("script")
     return compile_script(
@@ -322,7 +322,7 @@ def _positive(b: Body, key: str, default: int | None, msg: str) -> int:
 
 
 def _parse_sorts(b: Body) -> tuple[SortField, ...]:
-    raw = b.get("sort")
+    raw = b.raw("sort")
     if raw is None:
         return ()
     entries = raw if isinstance(raw, list) else [raw]
@@ -366,12 +366,12 @@ def parse_parent(type_: str, name: str, body: object, meta: JSON | None) -> Pare
             raise BadRequest(f"moving_avg [{name}]: [predict] is not supported")
         if b.boolean("minimize", False):
             raise BadRequest(f"moving_avg [{name}]: [minimize] is not supported")
-        model = parse_model(b.get("model") or "simple", b.get("settings"), name)
+        model = parse_model(b.raw("model") or "simple", b.raw("settings"), name)
         pipeline = MovingAvg(name, type_, meta, b.single_path(), b.gap_policy(), window, model)
     elif type_ == "moving_fn":
         window = _positive(b, "window", None, "[window] must be a positive, non-zero integer.")
         shift = b.integer("shift", 0) or 0
-        path = parse_path(b.get("buckets_path")) if b.has("buckets_path") else None
+        path = parse_path(b.raw("buckets_path")) if b.has("buckets_path") else None
         if path is None:
             raise b.missing("buckets_path")
         script = _script(b, {"values"}, functions=True)

@@ -187,7 +187,7 @@ class BucketMetric(SiblingPipeline):
 
 
 def _percents(b: Body) -> tuple[float, ...]:
-    raw = b.get("percents")
+    raw = b.raw("percents")
     if raw is None:
         return DEFAULT_PERCENTS
     if not isinstance(raw, list) or not raw:
