@@ -6,7 +6,8 @@ Loads the seeded event stream once (cached under bench-data/), then for each req
 reports the median latency through the HTTP API (a real server process), through the
 Python API (``SearchService``), through our ClickHouse dialect on chDB, of the equivalent
 hand-written SQL on raw DuckDB and on raw chDB, and of a pandas implementation — all in
-the same run. Also checks accuracy: percentiles against exact values, cardinality below
+the same run, and the first five in turns, request by request (``interleaved_ms``; the
+server reads a copy of the database file), so the ratios compare the same minutes. Also checks accuracy: percentiles against exact values, cardinality below
 and above ``precision_threshold``.
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from insights import Server, chdb_engine, median_ms
+from insights import Server, chdb_engine, interleaved_ms, median_ms, server_copy
 from insights import load as load_events  # the same cached dataset as benchmarks/insights.py
 
 from aggregata.search.service import SearchService
@@ -168,17 +169,6 @@ def parquet_reader(engine: DuckDBEngine, directory: Path) -> Callable[[list[str]
     return lambda columns: pd.read_parquet(path, columns=columns)
 
 
-def http_medians(directory: Path, runs: int) -> dict[str, float]:
-    server = Server(directory)
-    try:
-        return {
-            name: median_ms(lambda b=body: server.post("/v1/collections/events/_search", b), runs)
-            for name, (body, _, _) in REQUESTS.items()
-        }
-    finally:
-        server.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -193,26 +183,32 @@ def main() -> None:
         argparse.Namespace(events=args.events, actors=args.events // 20, days=90, data=args.data)
     )
 
-    results: dict[str, dict[str, float]] = {name: {} for name in REQUESTS}
-    for name, ms in http_medians(directory, args.runs).items():
-        results[name]["http"] = ms
-
+    # Every path of one request in turns (``interleaved_ms``): the server on a copy of the
+    # file, the in-process service and the hand-written SQL on the original, and chDB.
+    ch_engine = chdb_engine(directory)
+    ch_service = SearchService(ch_engine)
+    server = Server(server_copy(directory))
     engine = DuckDBEngine(directory / "aggregata.duckdb")
     service = SearchService(engine)
-    for name, (body, duck_sql, _) in REQUESTS.items():
-        results[name]["python"] = median_ms(lambda b=body: service.search("events", b), args.runs)
-        results[name]["duckdb"] = median_ms(lambda q=duck_sql: engine.query_sql(q), args.runs)
+    results: dict[str, dict[str, float]] = {}
+    try:
+        for name, (body, duck_sql, ch_sql) in REQUESTS.items():
+            paths: dict[str, Callable[[], Any]] = {
+                "http": lambda b=body: server.post("/v1/collections/events/_search", b),
+                "python": lambda b=body: service.search("events", b),
+                "duckdb": lambda q=duck_sql: engine.query_sql(q),
+                "chdb_api": lambda b=body: ch_service.search("events", b),
+                "chdb": lambda q=ch_sql: ch_engine.query_sql(q),
+            }
+            results[name] = interleaved_ms(paths, args.runs)
+    finally:
+        server.close()
+        ch_engine.close()
 
     arrow = engine.query_sql("SELECT " + ", ".join(f'"{c}"' for c in PANDAS_COLUMNS) + " FROM events")
     read = parquet_reader(engine, directory)
     exact = accuracy(engine, service)
     engine.close()
-    ch_engine = chdb_engine(directory)
-    ch_service = SearchService(ch_engine)
-    for name, (body, _, ch_sql) in REQUESTS.items():
-        results[name]["chdb_api"] = median_ms(lambda b=body: ch_service.search("events", b), args.runs)
-        results[name]["chdb"] = median_ms(lambda q=ch_sql: ch_engine.query_sql(q), args.runs)
-    ch_engine.close()
 
     if not args.skip_pandas:
         df = arrow.to_pandas().rename(columns={c: c.removeprefix("properties.") for c in PANDAS_COLUMNS})

@@ -49,6 +49,33 @@ def median_ms(fn: Callable[[], Any], runs: int) -> float:
     return statistics.median(times)
 
 
+def interleaved_ms(fns: dict[str, Callable[[], Any]], runs: int) -> dict[str, float]:
+    """Median ms of each function, timed in turns: one warm-up each, then ``runs`` rounds
+    with the order rotating every round. On a noisy machine, timing one path after the
+    other compares different minutes; in turns, the paths compared share the same ones."""
+    for fn in fns.values():
+        fn()
+    names = list(fns)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(runs):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            started = time.perf_counter()
+            fns[name]()
+            times[name].append((time.perf_counter() - started) * 1000)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def server_copy(directory: Path) -> Path:
+    """A copy of the dataset for a server process: DuckDB lets one process hold a database
+    file, and a copy lets the hand-written SQL run on the same data while the server is up."""
+    copy = directory.with_name(directory.name + "-server")
+    source = directory / "aggregata.duckdb"
+    if not (copy / source.name).exists() or (copy / source.name).stat().st_mtime < source.stat().st_mtime:
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(directory, copy)
+    return copy
+
+
 def load(args: argparse.Namespace) -> Path:
     directory = args.data / f"insights-{args.events}-{args.actors}-{args.days}"
     if (directory / "aggregata.duckdb").exists():
