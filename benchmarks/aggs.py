@@ -7,8 +7,9 @@ reports the median latency through the HTTP API (a real server process), through
 Python API (``SearchService``), through our ClickHouse dialect on chDB, of the equivalent
 hand-written SQL on raw DuckDB and on raw chDB, and of a pandas implementation — all in
 the same run, and the first five in turns, request by request (``interleaved_ms``; the
-server reads a copy of the database file), so the ratios compare the same minutes. Also checks accuracy: percentiles against exact values, cardinality below
-and above ``precision_threshold``.
+server reads a copy of the database file), so the ratios compare the same minutes. Also
+checks accuracy: percentiles against exact values, cardinality below and above
+``precision_threshold``.
 """
 
 from __future__ import annotations
