@@ -41,13 +41,8 @@ STEP_EVENTS = ["pageview", "signup", "add_to_cart", "purchase", "search", "pagev
 
 
 def median_ms(fn: Callable[[], Any], runs: int) -> float:
-    fn()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+    """Median ms of ``fn`` over ``runs`` calls after a warm-up."""
+    return interleaved_ms({"fn": fn}, runs)["fn"]
 
 
 def interleaved_ms(fns: dict[str, Callable[[], Any]], runs: int) -> dict[str, float]:
