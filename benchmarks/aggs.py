@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from insights import Server, chdb_engine, interleaved_ms, median_ms, server_copy
+from insights import Server, chdb_engine, interleaved_ms, median_ms, raw_chdb, raw_duckdb, server_copy
 from insights import load as load_events  # the same cached dataset as benchmarks/insights.py
 
 from aggregata.search.service import SearchService
@@ -191,17 +191,18 @@ def main() -> None:
     server = Server(server_copy(directory))
     engine = DuckDBEngine(directory / "aggregata.duckdb")
     service = SearchService(engine)
+    duck_raw, ch_raw = raw_duckdb(engine), raw_chdb(ch_engine)
     results: dict[str, dict[str, float]] = {}
     try:
         for name, (body, duck_sql, ch_sql) in REQUESTS.items():
             paths: dict[str, Callable[[], Any]] = {
                 "http": lambda b=body: server.post("/v1/collections/events/_search", b),
                 "python": lambda b=body: service.search("events", b),
-                "duckdb": lambda q=duck_sql: engine.query_sql(q),
+                "duckdb": lambda q=duck_sql: duck_raw(q),
                 "chdb_api": lambda b=body: ch_service.search("events", b),
-                "chdb": lambda q=ch_sql: ch_engine.query_sql(q),
+                "chdb": lambda q=ch_sql: ch_raw(q),
             }
-            results[name] = interleaved_ms(paths, args.runs)
+            results[name] = interleaved_ms(paths, args.runs, burst=3)
     finally:
         server.close()
         ch_engine.close()

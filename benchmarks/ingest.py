@@ -27,9 +27,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-import httpx
+import orjson
 import psutil
 import pyarrow as pa
+from client import Client
 
 from aggregata.demo.generate import generate_events, write_ndjson
 from aggregata.ingest.events import EVENT_MAPPING, events_table
@@ -104,17 +105,18 @@ def http_ingest(bodies: list[bytes], clients: int, data_dir: Path, rollups: bool
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    base = f"http://127.0.0.1:{port}"
+    admin = Client(port)
     try:
         for _ in range(300):
             try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
+                admin.get("/health")
+                break
+            except OSError:
+                admin.close()
                 time.sleep(0.1)
         settings = {"rollups": {"enabled": rollups}}
-        created = httpx.put(f"{base}/v1/collections/events", json={"kind": "events", "settings": settings})
-        created.raise_for_status()
+        admin.request("PUT", "/v1/collections/events", orjson.dumps({"kind": "events", "settings": settings}))
+        admin.close()
         rss = PeakRSS(server.pid)
         work: queue.Queue[bytes] = queue.Queue()
         for body in bodies:
@@ -122,15 +124,17 @@ def http_ingest(bodies: list[bytes], clients: int, data_dir: Path, rollups: bool
         stored = [0] * clients
 
         def client(k: int) -> None:
-            with httpx.Client(base_url=base, timeout=120) as c:
+            c = Client(port, timeout=120)
+            try:
                 while True:
                     try:
                         body = work.get_nowait()
                     except queue.Empty:
                         return
-                    r = c.post("/v1/events", content=body, headers={"content-type": "application/x-ndjson"})
-                    r.raise_for_status()
-                    stored[k] += r.json()["stored"]
+                    answer = c.request("POST", "/v1/events", body, "application/x-ndjson")
+                    stored[k] += orjson.loads(answer)["stored"]
+            finally:
+                c.close()
 
         started = time.perf_counter()
         threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]

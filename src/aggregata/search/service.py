@@ -9,10 +9,11 @@ from typing import Any
 
 from aggregata.dsl.aggs import AggLimits, parse_aggs
 from aggregata.dsl.search import SearchRequest, parse_search
-from aggregata.model.mapping import ID_FIELD
+from aggregata.model.mapping import ID_FIELD, Mapping
 from aggregata.model.source import json_value, unflatten
 from aggregata.search.aggregations import Executed, Shaper, aggregation_runs, bound_params, execute
 from aggregata.search.pipeline import PIPELINE_TYPES, plan_pipelines
+from aggregata.search.plans import PlanCache, Prepared, plan_key
 from aggregata.sql.aggs.plan import AggPlan, plan_aggs
 from aggregata.sql.dialects import render
 from aggregata.sql.search import CompiledSearch, compile_search
@@ -39,13 +40,25 @@ class SearchService:
         self.engine = engine
         self.clock = clock
         self.limits = limits
+        self.plans = PlanCache()
 
     def search(self, collection: str, body: dict[str, Any] | None) -> dict[str, Any]:
-        return self.run(collection, parse_search(body))
-
-    def run(self, collection: str, request: SearchRequest) -> dict[str, Any]:
         started = time.perf_counter()
+        key = plan_key(collection, body)
+        cached = self.plans.get(key) if key is not None else None
+        if cached is not None:
+            coll = self.engine.get_collection(collection)
+            if cached.mapping is coll.mapping:
+                return self._run(coll.name, cached, started)
+        request = parse_search(body)  # before the lookup: a bad body is a 400 for any index
         coll = self.engine.get_collection(collection)
+        prepared = self._prepare(coll.name, coll.mapping, request)
+        if key is not None:
+            self.plans.put(key, prepared)
+        return self._run(coll.name, prepared, started)
+
+    def _prepare(self, name: str, mapping: Mapping, request: SearchRequest) -> Prepared:
+        """Parse the aggregations and compile every statement of ``request`` (no IO)."""
         aggs = (
             parse_aggs(request.aggs, limits=self.limits, pipeline_types=PIPELINE_TYPES)
             if request.aggs
@@ -53,43 +66,44 @@ class SearchService:
         )
         pipelines = plan_pipelines(request.aggs) if aggs else None  # a bad pipeline costs no query
         now = self.clock()
-        compiled = compile_search(request, coll.name, coll.mapping, now=now)
-        params = compiled.params.values
+        compiled = compile_search(request, name, mapping, now=now)
         plan = None
         if aggs:
             plan = plan_aggs(
                 aggs,
-                coll.name,
-                coll.mapping,
+                name,
+                mapping,
                 params=compiled.params,
                 now=now,
                 where=compiled.where,
                 limits=self.limits,
                 count_hits=compiled.total is not None,
             )
+        return Prepared(mapping, request, aggs, pipelines, compiled, plan)
+
+    def _run(self, name: str, prepared: Prepared, started: float) -> dict[str, Any]:
+        request, compiled, plan, aggs = prepared.request, prepared.compiled, prepared.plan, prepared.aggs
+        pipelines = prepared.pipelines
+        params = compiled.params.copy()  # the statements bind keys they choose into it
         timings: dict[str, float] = {"compile_ms": (time.perf_counter() - started) * 1000}
         hits: list[dict[str, Any]] = []
         if compiled.hits is not None:
             t0 = time.perf_counter()
-            bound = bound_params(compiled.hits, params)
+            bound = bound_params(compiled.hits, params.values)
             rows = self.engine.query(compiled.hits, bound, timeout=request.timeout_s).to_pylist()
             timings["hits_ms"] = (time.perf_counter() - t0) * 1000
-            hits = [
-                self._hit(coll.name, row, compiled.columns, compiled.sort_fields, request) for row in rows
-            ]
+            hits = [self._hit(name, row, compiled.columns, compiled.sort_fields, request) for row in rows]
         result: dict[str, Any] | None = None
         executed = None
         if plan is not None:
             t0 = time.perf_counter()
-            executed = execute(
-                self.engine, plan, compiled.params, timeout=request.timeout_s, limits=self.limits
-            )
-            result = Shaper(coll.name, plan, executed.rows, self.limits).response(aggs)
+            executed = execute(self.engine, plan, params, timeout=request.timeout_s, limits=self.limits)
+            result = Shaper(name, plan, executed.rows, self.limits).response(aggs)
             if pipelines is not None:
                 pipelines.apply(result)
             timings["aggs_ms"] = (time.perf_counter() - t0) * 1000
         response: dict[str, Any] = {"took": 0, "timed_out": False, "_shards": _SHARDS, "hits": {}}
-        total = self._total(request, compiled, hits_total(plan, executed), timings)
+        total = self._total(request, compiled, params.values, hits_total(plan, executed), timings)
         if total is not None:
             response["hits"]["total"] = total
         response["hits"]["max_score"] = None if request.sort or not hits else 1.0
@@ -104,14 +118,19 @@ class SearchService:
             response["profile"] = {
                 "dialect": dialect,
                 "sql": [render(t, dialect) for t in ran if t is not None] + [run["sql"] for run in runs],
-                "params": {k: json_value(v) for k, v in params.items()},
+                "params": {k: json_value(v) for k, v in params.values.items()},
                 "timings": timings,
                 "aggregations": runs,
             }
         return response
 
     def _total(
-        self, request: SearchRequest, compiled: CompiledSearch, counted: int | None, timings: dict[str, float]
+        self,
+        request: SearchRequest,
+        compiled: CompiledSearch,
+        params: dict[str, Any],
+        counted: int | None,
+        timings: dict[str, float],
     ) -> dict[str, Any] | None:
         """``hits.total``: the count an aggregation statement made (``counted``), else its own statement."""
         if compiled.total is None:
@@ -119,7 +138,7 @@ class SearchService:
         total = counted
         if total is None:
             t0 = time.perf_counter()
-            bound = bound_params(compiled.total, compiled.params.values)
+            bound = bound_params(compiled.total, params)
             table = self.engine.query(compiled.total, bound, timeout=request.timeout_s)
             total = int(table.column(0)[0].as_py())
             timings["total_ms"] = (time.perf_counter() - t0) * 1000

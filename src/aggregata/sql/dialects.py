@@ -141,6 +141,33 @@ def render(tree: exp.Expr, dialect: str) -> str:
     return tree.sql(dialect=DIALECTS[dialect]())
 
 
+class RenderMemo:
+    """``render`` for trees that come back: their SQL text by identity.
+
+    Plans the search plan cache hands out again, and the statements listeners run in every
+    write, are the same tree objects each time; rendering one costs 0.1-0.6 ms, as much as
+    a small write's ``INSERT`` or 3% of a 10 ms aggregation. A tree is kept alive while it
+    is remembered, so its ``id`` stays its own; trees are never edited in place once built
+    (compilers build new ones), so a remembered text stays right. Bounded: past ``size``
+    trees the memo starts over. Safe across threads (a race renders a tree twice).
+    """
+
+    def __init__(self, dialect: str, size: int = 512) -> None:
+        self.dialect = dialect
+        self.size = size
+        self._texts: dict[int, tuple[exp.Expr, str]] = {}
+
+    def __call__(self, tree: exp.Expr) -> str:
+        hit = self._texts.get(id(tree))
+        if hit is not None and hit[0] is tree:
+            return hit[1]
+        sql = render(tree, self.dialect)
+        if len(self._texts) >= self.size:
+            self._texts.clear()
+        self._texts[id(tree)] = (tree, sql)
+        return sql
+
+
 # -- functions the insights compile to (insights/*), one node per concept ---------------------
 #
 # Each node means one thing in both engines; how each engine spells it is a TRANSFORMS entry.

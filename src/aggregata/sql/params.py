@@ -18,6 +18,12 @@ class Params:
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
 
+    def copy(self) -> Params:
+        """The values so far, in a collector of their own: binding more leaves this one as is."""
+        out = Params()
+        out.values = dict(self.values)
+        return out
+
     def bind(self, value: Any) -> exp.Placeholder:
         name = f"p{len(self.values)}"
         self.values[name] = value

@@ -22,7 +22,7 @@ from sqlglot import exp
 from aggregata.model.documents import Batch
 from aggregata.model.mapping import ID_FIELD, Mapping
 from aggregata.sql import ddl
-from aggregata.sql.dialects import render
+from aggregata.sql.dialects import RenderMemo, render
 from aggregata.storage.engine import Collection, CollectionCache, Prepare, Transaction, WriteListener
 
 CATALOG_TABLE = "_aggregata_catalog"
@@ -62,6 +62,8 @@ class BaseEngine(CollectionCache, ABC):
     _listeners: list[WriteListener]
     # Held around every catalog change (the cache and the catalog table change together).
     _catalog_lock: AbstractContextManager[Any]
+    # SQL of the trees queried again (cached search plans, listener statements).
+    _memo: RenderMemo
 
     @abstractmethod
     def query_sql(
@@ -80,7 +82,7 @@ class BaseEngine(CollectionCache, ABC):
         self, tree: exp.Expr, params: dict[str, Any] | None = None, *, timeout: float | None = None
     ) -> pa.Table:
         """Run a compiled tree with bound parameters; it is cancelled past the timeout."""
-        return self.query_sql(self.render(tree), params, timeout=timeout)
+        return self.query_sql(self._memo(tree), params, timeout=timeout)
 
     def count(self, name: str) -> int:
         self.get_collection(name)

@@ -44,7 +44,7 @@ from aggregata.model.arrow import to_arrow
 from aggregata.model.documents import Batch
 from aggregata.model.mapping import ID_FIELD, Mapping
 from aggregata.sql import ddl
-from aggregata.sql.dialects import AggregataClickHouse
+from aggregata.sql.dialects import AggregataClickHouse, RenderMemo
 from aggregata.storage.base import CATALOG_TABLE, BaseEngine, from_catalog, id_in, select_ids, to_catalog
 from aggregata.storage.engine import (
     DOCUMENTS,
@@ -186,7 +186,7 @@ class _Tx:
         self.data: pa.Table | None = None
 
     def execute(self, tree: exp.Expr, params: dict[str, Any] | None = None) -> pa.Table:
-        sql = self.engine.render(tree)
+        sql = self.engine._memo(tree)
         writer = self.engine._writer
         if self.data is not None and _DATA_VAR in sql:
             table = writer.table_with(sql, self.data)
@@ -213,6 +213,7 @@ class ClickHouseEngine(BaseEngine):
             Path(path).mkdir(parents=True, exist_ok=True)
         self.path = path
         self.database = database
+        self._memo = RenderMemo(self.dialect)
         self.query_timeout_s = query_timeout_s
         self._lock = threading.RLock()
         self._catalog_lock = self._lock  # catalog changes and writes take the same lock
