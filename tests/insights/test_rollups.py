@@ -309,6 +309,46 @@ def test_rollups_are_built_for_data_already_stored(tmp_path: Any) -> None:
         engine.close()
 
 
+def test_rows_a_stopped_process_staged_are_folded_at_start(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that stops before folding leaves rows in the stage; the next one folds them
+    when it starts (``ensure_all``) instead of every read aggregating them again."""
+    from aggregata.insights import rollup_service
+
+    monkeypatch.setattr(rollup_service, "FOLD_AGE_S", 3600.0)  # nothing folds while writing
+    path = tmp_path / "db.duckdb"
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    engine = DuckDBEngine(path, threads=2)
+    monkeypatch.setattr(engine.__class__, "_maintain", lambda self, idle: None)
+    RollupService(engine)
+    load(engine, "events", [_event(99, "2026-10-30T12:00:00Z")], breakdowns=["country"])  # builds
+    IngestService(engine).ingest_events([_event(i, f"2026-10-30T0{i % 9}:15:00Z") for i in range(9)])
+    engine.close()
+    monkeypatch.undo()
+
+    engine = DuckDBEngine(path, threads=2)
+    try:
+        staged = 'SELECT count(*) FROM "_rollup_events_stage"'
+        assert engine.query_sql(staged).column(0)[0].as_py() == 9
+        rollups = RollupService(engine)
+        assert rollups.ensure_all() == ["events"]
+        assert engine.query_sql(staged).column(0)[0].as_py() == 0
+        rollup, raw = both(
+            InsightsService(engine, rollups, clock=lambda: now),
+            {
+                "series": [{"event": "view", "math": "total"}],
+                "date_from": "2026-10-30",
+                "date_to": "2026-10-31",
+                "breakdown": "country",
+            },
+        )
+        assert rollup["source"] == "rollup:day"
+        assert rollup["series"] == raw["series"] and raw["series"][0]["data"] == [10, 0]
+    finally:
+        engine.close()
+
+
 def test_folds_and_compaction_keep_the_numbers(fresh: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Writes are staged, folded and compacted; at every step rollups answer as raw does."""
     from aggregata.insights import rollup_service
