@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from aggregata.ingest.service import IngestService
-from aggregata.search.plans import plan_key
+from aggregata.search.plans import MAX_KEY_BYTES, plan_key
 from aggregata.search.service import SearchService
 from aggregata.sql.dialects import RenderMemo, render
 from aggregata.sql.params import Params
@@ -88,12 +88,21 @@ def test_requests_that_read_the_clock_are_not_kept() -> None:
     assert plan_key("docs", {"query": {"range": {"when": {"gte": "2026-01-01"}}}}) is not None
     assert plan_key("a", {"size": 0}) != plan_key("b", {"size": 0})
     assert plan_key("a", {"size": 0, "from": 1}) == plan_key("a", {"from": 1, "size": 0})
+    ids = [f"id-{i}" for i in range(MAX_KEY_BYTES // 8)]
+    assert plan_key("docs", {"query": {"ids": {"values": ids}}}) is None
 
 
 def test_a_clock_request_is_compiled_each_time(loaded: Loaded) -> None:
     service = SearchService(loaded.engine, clock=lambda: NOW)
-    service.search("docs", {"size": 0, "query": {"range": {"when": {"lt": "now"}}}})
+    body = {"size": 0, "query": {"range": {"when": {"lt": "now"}}}, "profile": True}
+    assert [service.search("docs", body)["profile"]["plan"] for _ in range(2)] == ["compiled"] * 2
     assert len(service.plans) == 0
+
+
+def test_profile_says_whether_the_plan_was_reused(loaded: Loaded) -> None:
+    service = SearchService(loaded.engine, clock=lambda: NOW)
+    body = {"size": 0, "aggs": {"s": {"stats": {"field": "x"}}}, "profile": True}
+    assert [service.search("docs", body)["profile"]["plan"] for _ in range(2)] == ["compiled", "cached"]
 
 
 def test_render_memo_renders_a_tree_once() -> None:

@@ -41,14 +41,19 @@ class Prepared:
     plan: AggPlan | None
 
 
+# Larger bodies (long ``terms`` or ``ids`` lists) are compiled each time: their compile
+# cost is small beside what they run, and 256 of them could hold a lot of memory.
+MAX_KEY_BYTES = 64 * 1024
+
+
 def plan_key(collection: str, body: Any) -> bytes | None:
-    """The cache key of a request, or None when its meaning depends on the clock (``now``)
-    or it is not plain JSON."""
+    """The cache key of a request, or None when it is not kept: its meaning depends on the
+    clock (``now``), it is not plain JSON, or it is larger than ``MAX_KEY_BYTES``."""
     try:
         text = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     except TypeError:
         return None
-    if b"now" in text:
+    if b"now" in text or len(text) > MAX_KEY_BYTES:
         return None
     return collection.encode() + b"\0" + text
 

@@ -49,13 +49,13 @@ class SearchService:
         if cached is not None:
             coll = self.engine.get_collection(collection)
             if cached.mapping is coll.mapping:
-                return self._run(coll.name, cached, started)
+                return self._run(coll.name, cached, started, cached=True)
         request = parse_search(body)  # before the lookup: a bad body is a 400 for any index
         coll = self.engine.get_collection(collection)
         prepared = self._prepare(coll.name, coll.mapping, request)
         if key is not None:
             self.plans.put(key, prepared)
-        return self._run(coll.name, prepared, started)
+        return self._run(coll.name, prepared, started, cached=False)
 
     def _prepare(self, name: str, mapping: Mapping, request: SearchRequest) -> Prepared:
         """Parse the aggregations and compile every statement of ``request`` (no IO)."""
@@ -81,7 +81,7 @@ class SearchService:
             )
         return Prepared(mapping, request, aggs, pipelines, compiled, plan)
 
-    def _run(self, name: str, prepared: Prepared, started: float) -> dict[str, Any]:
+    def _run(self, name: str, prepared: Prepared, started: float, *, cached: bool) -> dict[str, Any]:
         request, compiled, plan, aggs = prepared.request, prepared.compiled, prepared.plan, prepared.aggs
         pipelines = prepared.pipelines
         params = compiled.params.copy()  # the statements bind keys they choose into it
@@ -117,6 +117,7 @@ class SearchService:
             ran = (compiled.hits, compiled.total if "total_ms" in timings else None)
             response["profile"] = {
                 "dialect": dialect,
+                "plan": "cached" if cached else "compiled",
                 "sql": [render(t, dialect) for t in ran if t is not None] + [run["sql"] for run in runs],
                 "params": {k: json_value(v) for k, v in params.values.items()},
                 "timings": timings,
