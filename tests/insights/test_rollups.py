@@ -206,6 +206,24 @@ def test_writes_are_in_the_rollups_when_committed(fresh: Any) -> None:
     assert uniques["series"][0]["data"] == [7, 1]
 
 
+def test_an_instant_in_the_last_half_millisecond_stays_in_its_hour(fresh: Any) -> None:
+    """Buckets round instants down to the millisecond (``EpochMillis``), in both paths."""
+    engine, _rollups, insights = fresh
+    load(engine, "events", [_event(0, "2026-10-30T08:00:00Z")], breakdowns=["country"])  # builds
+    IngestService(engine).ingest_events([_event(1, "2026-10-30T09:59:59.9995Z")])
+    body = {
+        "series": [{"event": "view"}],
+        "interval": "hour",
+        "date_from": "2026-10-30",
+        "date_to": "2026-10-30",
+    }
+    rollup, raw = both(insights, body)
+    assert rollup["source"] == "rollup:hour"
+    for out in (rollup, raw):
+        hours = dict(zip(out["series"][0]["labels"], out["series"][0]["data"], strict=True))
+        assert {k[11:13]: v for k, v in hours.items() if v} == {"08": 1, "09": 1}
+
+
 def test_overwrites_and_deletes_rebuild_their_buckets(fresh: Any) -> None:
     engine, _rollups, insights = fresh
     load(

@@ -250,3 +250,43 @@ def test_composite_pages_match_oracle(loaded: Loaded, name: str) -> None:
             break
         after = got["c"]["after_key"]
     assert pages > 1
+
+
+SUB_MS = {
+    "a": "2026-03-29T23:59:59.9995Z",  # the last half millisecond of a day
+    "b": "2026-03-30T00:00:00.0004Z",
+    "c": "1969-12-31T23:59:59.9995Z",  # before the epoch: -0.5 ms
+    "d": "1969-12-31T23:59:59.999999Z",
+}
+
+
+def test_sub_millisecond_instants_round_down(loaded: Loaded) -> None:
+    """Dates keep microseconds; buckets and metrics use milliseconds rounded down, as
+    Elasticsearch's millisecond dates truncate, so a bucket agrees with a range filter."""
+    from aggregata.ingest.service import IngestService
+    from aggregata.model.mapping import Mapping
+
+    loaded.engine.create_collection("sub_ms", Mapping.from_es({"properties": {"when": {"type": "date"}}}))
+    IngestService(loaded.engine).ingest("sub_ms", [{"_id": k, "when": v} for k, v in SUB_MS.items()])
+    body = {
+        "size": 0,
+        "aggs": {
+            "d": {"date_histogram": {"field": "when", "calendar_interval": "day"}},
+            "m": {"date_histogram": {"field": "when", "fixed_interval": "1ms", "min_doc_count": 1}},
+            "hi": {"max": {"field": "when"}},
+            "lo": {"min": {"field": "when"}},
+        },
+    }
+    out = loaded.service.search("sub_ms", body)["aggregations"]
+    days = {b["key_as_string"][:10]: b["doc_count"] for b in out["d"]["buckets"] if b["doc_count"]}
+    assert days == {"1969-12-31": 2, "2026-03-29": 1, "2026-03-30": 1}
+    assert [(b["key"], b["doc_count"]) for b in out["m"]["buckets"]] == [
+        (-1, 2),
+        (1774828799999, 1),
+        (1774828800000, 1),
+    ]
+    assert (out["hi"]["value"], out["hi"]["value_as_string"]) == (1774828800000, "2026-03-30T00:00:00.000Z")
+    assert (out["lo"]["value"], out["lo"]["value_as_string"]) == (-1, "1969-12-31T23:59:59.999Z")
+    before = {"size": 0, "query": {"range": {"when": {"lt": "2026-03-30"}}}}
+    assert loaded.service.search("sub_ms", before)["hits"]["total"]["value"] == 3
+    loaded.engine.drop_collection("sub_ms")

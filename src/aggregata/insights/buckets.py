@@ -28,7 +28,8 @@ from zoneinfo import ZoneInfo
 from sqlglot import exp
 
 from aggregata.errors import BadRequest
-from aggregata.sql.dialects import EpochMillis, LocalDate, StartOfDate
+from aggregata.sql.aggs.functions import EpochMillis
+from aggregata.sql.dialects import LocalDate, StartOfDate
 from aggregata.sql.params import Params
 
 Interval = Literal["minute", "hour", "day", "week", "month", "quarter", "year"]

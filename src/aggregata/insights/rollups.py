@@ -47,7 +47,7 @@ from sqlglot import exp
 from aggregata.insights import hll
 from aggregata.insights.buckets import epoch_ms, from_epoch_ms
 from aggregata.model.mapping import Field, FieldType
-from aggregata.sql.dialects import EpochMillis, FromEpochMillis
+from aggregata.sql.aggs.functions import EpochMillis, MillisToTimestamp
 from aggregata.sql.params import Params
 from aggregata.sql.query import col
 from aggregata.sql.types import column_type
@@ -335,7 +335,7 @@ def fold(spec: RollupSpec, grain: str, staged: exp.Expr, kind: Kind) -> exp.Sele
     keyed = [] if kind is Kind.ACTORS else [f"k{i}" for i in range(len(spec.breakdowns))]
     inner = exp.select(
         *([] if kind is Kind.ACTORS else [col("event")]),
-        FromEpochMillis(this=floor_ms(col("ts"), GRAINS[grain])).as_("bucket"),
+        MillisToTimestamp(this=floor_ms(col("ts"), GRAINS[grain])).as_("bucket"),
         *[col(k) for k in keyed],
         *(_sketch_columns() if kind.sketch else []),
     ).from_(staged, copy=False)

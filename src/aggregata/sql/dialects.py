@@ -185,14 +185,6 @@ class StartOfDate(exp.Expression, exp.Func):
     arg_types: ClassVar[dict[str, bool]] = {"this": True, "unit": True}
 
 
-class EpochMillis(exp.Expression, exp.Func):
-    """Milliseconds since 1970-01-01 UTC of instant ``this`` (an integer)."""
-
-
-class FromEpochMillis(exp.Expression, exp.Func):
-    """The instant ``this`` milliseconds after 1970-01-01 UTC (inverse of ``EpochMillis``)."""
-
-
 class ActorHash(exp.Expression, exp.Func):
     """A 64-bit unsigned hash of ``this`` (HyperLogLog input): equal values, equal hashes."""
 
@@ -222,8 +214,6 @@ AggregataDuckDB.Generator.TRANSFORMS = {
     **AggregataDuckDB.Generator.TRANSFORMS,
     LocalDate: lambda self, e: f"CAST(TIMEZONE({self.sql(e, 'zone')}, {self.sql(e, 'this')}) AS DATE)",
     StartOfDate: lambda self, e: f"CAST(DATE_TRUNC('{e.text('unit')}', {self.sql(e, 'this')}) AS DATE)",
-    EpochMillis: lambda self, e: self.func("EPOCH_MS", e.this),
-    FromEpochMillis: lambda self, e: f"TO_TIMESTAMP(({self.sql(e, 'this')}) / 1000)",
     ActorHash: lambda self, e: self.func("HASH", e.this),
     ToNumber: lambda self, e: f"TRY_CAST({self.sql(e, 'this')} AS DOUBLE)",
     ToTimestamp: lambda self, e: f"TRY_CAST({self.sql(e, 'this')} AS TIMESTAMPTZ)",
@@ -238,8 +228,6 @@ AggregataClickHouse.Generator.TRANSFORMS = {
     exp.BitwiseRightShift: lambda self, e: self.func("bitShiftRight", e.this, e.expression),
     LocalDate: lambda self, e: self.func("toDate", e.this, e.args["zone"]),
     StartOfDate: lambda self, e: self.func(_CH_START_OF[e.text("unit")], e.this),
-    EpochMillis: lambda self, e: self.func("toUnixTimestamp64Milli", e.this),
-    FromEpochMillis: lambda self, e: f"fromUnixTimestamp64Milli(toInt64({self.sql(e, 'this')}), 'UTC')",
     ActorHash: lambda self, e: self.func("xxHash64", e.this),
     ToNumber: lambda self, e: self.func("toFloat64OrNull", e.this),
     ToTimestamp: lambda self, e: f"parseDateTime64BestEffortOrNull({self.sql(e, 'this')}, 6, 'UTC')",
