@@ -21,9 +21,10 @@ class EpochMillis(exp.Expression, exp.Func):
     its own day's bucket, as a range filter says. The engines' own functions do not floor
     microseconds: DuckDB's ``EPOCH_MS`` rounds to the nearest millisecond (that instant
     became the next day's midnight) and ClickHouse's ``toUnixTimestamp64Milli`` truncates
-    toward zero (wrong before 1970), so both renderings floor the microseconds themselves.
-    In DuckDB that is also faster: ``EPOCH_MS`` cost 59 ms over 10M timestamps, the floor of
-    ``EPOCH_US`` 43 ms.
+    toward zero (wrong before 1970), so both renderings floor the microseconds themselves:
+    ``(us - (999 if us < 0 else 0)) / 1000`` in integer division that truncates. In DuckDB
+    that is also faster: a day histogram over 10M events took 78.6 ms with ``EPOCH_MS``,
+    47.9 ms with this; in ClickHouse 64.4 ms against 59.5 ms with its truncating function.
     """
 
     arg_types: ClassVar[dict[str, bool]] = {"this": True}
@@ -119,8 +120,8 @@ def _duck_trunc(gen: Any, e: exp.Expression) -> str:
 
 
 def _duck_epoch_ms(gen: Any, e: exp.Expression) -> str:
-    us = f"EPOCH_US({gen.sql(e, 'this')})"  # ``//`` truncates toward zero: floor by hand
-    return f"({us} // 1000 - CASE WHEN {us} % 1000 < 0 THEN 1 ELSE 0 END)"
+    us = f"EPOCH_US({gen.sql(e, 'this')})"
+    return f"(({us} - CASE WHEN {us} < 0 THEN 999 ELSE 0 END) // 1000)"
 
 
 DUCKDB_TRANSFORMS: dict[type[exp.Expression], Renderer] = {
@@ -178,8 +179,8 @@ def _ch_mad(gen: Any, e: exp.Expression) -> str:
 
 
 def _ch_epoch_ms(gen: Any, e: exp.Expression) -> str:
-    us = f"toUnixTimestamp64Micro({gen.sql(e, 'this')})"  # ``intDiv`` truncates toward zero
-    return f"(intDiv({us}, 1000) - ({us} % 1000 < 0))"
+    us = f"toUnixTimestamp64Micro({gen.sql(e, 'this')})"
+    return f"intDiv({us} - 999 * ({us} < 0), 1000)"
 
 
 CLICKHOUSE_TRANSFORMS: dict[type[exp.Expression], Renderer] = {

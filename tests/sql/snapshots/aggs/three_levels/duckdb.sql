@@ -1,5 +1,5 @@
 -- statement 0
 SELECT "k" AS "k0", COUNT(*) AS "doc_count", SUM(COUNT(*)) OVER () AS "__hits", SUM(CASE WHEN NOT "k" IS NULL THEN COUNT(*) ELSE 0 END) OVER () AS "total" FROM "docs" GROUP BY "k" QUALIFY NOT "k" IS NULL ORDER BY COUNT(*) DESC, "k" ASC LIMIT 10;
 -- statement 1
-SELECT "k" AS "k0", CAST(FLOOR((EPOCH_US("when") // 1000 - CASE WHEN EPOCH_US("when") % 1000 < 0 THEN 1 ELSE 0 END) / 86400000) * 86400000 AS BIGINT) AS "k1", COUNT(*) AS "doc_count", AVG("x") AS "k1_m0_value" FROM "docs" WHERE NOT "k" IS NULL AND "k" IN ($s0_k0) AND NOT "when" IS NULL GROUP BY "k", CAST(FLOOR((EPOCH_US("when") // 1000 - CASE WHEN EPOCH_US("when") % 1000 < 0 THEN 1 ELSE 0 END) / 86400000) * 86400000 AS BIGINT) ORDER BY "k0", "k1" LIMIT 65536;
+SELECT "k" AS "k0", CAST(FLOOR(((EPOCH_US("when") - CASE WHEN EPOCH_US("when") < 0 THEN 999 ELSE 0 END) // 1000) / 86400000) * 86400000 AS BIGINT) AS "k1", COUNT(*) AS "doc_count", AVG("x") AS "k1_m0_value" FROM "docs" WHERE NOT "k" IS NULL AND "k" IN ($s0_k0) AND NOT "when" IS NULL GROUP BY "k", CAST(FLOOR(((EPOCH_US("when") - CASE WHEN EPOCH_US("when") < 0 THEN 999 ELSE 0 END) // 1000) / 86400000) * 86400000 AS BIGINT) ORDER BY "k0", "k1" LIMIT 65536;
 -- params: {}
