@@ -43,6 +43,8 @@ class SearchService:
         self.plans = PlanCache()
 
     def search(self, collection: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        """Run a search body: compiled afresh, or the plan compiled for the same body and
+        mapping before (``search/plans.py``); either way its statements run now."""
         started = time.perf_counter()
         key = plan_key(collection, body)
         cached = self.plans.get(key) if key is not None else None
