@@ -105,18 +105,22 @@ def test_profile_says_whether_the_plan_was_reused(loaded: Loaded) -> None:
     assert [service.search("docs", body)["profile"]["plan"] for _ in range(2)] == ["compiled", "cached"]
 
 
-def test_render_memo_renders_a_tree_once() -> None:
+def test_render_memo_renders_a_tree_once_while_it_lives() -> None:
+    import gc
+
     from sqlglot import exp
 
-    memo = RenderMemo("duckdb", size=2)
+    memo = RenderMemo("duckdb")
     tree = exp.select("a").from_("t")
     text = memo(tree)
     assert text == render(tree, "duckdb")
     assert memo(tree) is text  # the remembered text, not a new rendering
     twin = exp.select("a").from_("t")
     assert memo(twin) == text and memo(twin) is not text  # another tree, rendered on its own
-    memo(exp.select("b").from_("t"))  # past the bound: starts over
-    assert memo(tree) is not text
+    assert len(memo) == 2
+    del tree, twin
+    gc.collect()
+    assert len(memo) == 0  # gone with their trees
 
 
 def test_params_copy_leaves_the_original() -> None:

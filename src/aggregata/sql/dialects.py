@@ -7,6 +7,7 @@ Differences are overrides on a dialect subclass (data, not ``if dialect ==`` bra
 from __future__ import annotations
 
 import re
+import weakref
 from typing import Any, ClassVar
 
 from sqlglot import exp
@@ -142,30 +143,37 @@ def render(tree: exp.Expr, dialect: str) -> str:
 
 
 class RenderMemo:
-    """``render`` for trees that come back: their SQL text by identity.
+    """``render`` for trees that come back: their SQL text by identity, while they live.
 
     Plans the search plan cache hands out again, and the statements listeners run in every
     write, are the same tree objects each time; rendering one costs 0.1-0.6 ms, as much as
-    a small write's ``INSERT`` or 3% of a 10 ms aggregation. A tree is kept alive while it
-    is remembered, so its ``id`` stays its own; trees are never edited in place once built
-    (compilers build new ones), so a remembered text stays right. Bounded: past ``size``
-    trees the memo starts over. Safe across threads (a race renders a tree twice).
+    a small write's ``INSERT`` or 3% of a 10 ms aggregation. Entries hold a weak reference:
+    a tree's text goes when the tree does (a request's own trees, however large, are not
+    kept past it, and an ``id`` reused by a later object cannot find an old text). Trees
+    are never edited in place once built (compilers build new ones), so a remembered text
+    stays right. Safe across threads (a race renders a tree twice).
     """
 
-    def __init__(self, dialect: str, size: int = 512) -> None:
+    def __init__(self, dialect: str) -> None:
         self.dialect = dialect
-        self.size = size
-        self._texts: dict[int, tuple[exp.Expr, str]] = {}
+        self._texts: dict[int, tuple[weakref.ref[exp.Expr], str]] = {}
 
     def __call__(self, tree: exp.Expr) -> str:
-        hit = self._texts.get(id(tree))
-        if hit is not None and hit[0] is tree:
+        key = id(tree)
+        hit = self._texts.get(key)
+        if hit is not None and hit[0]() is tree:
             return hit[1]
         sql = render(tree, self.dialect)
-        if len(self._texts) >= self.size:
-            self._texts.clear()
-        self._texts[id(tree)] = (tree, sql)
+        self._texts[key] = (weakref.ref(tree, lambda ref: self._forget(key, ref)), sql)
         return sql
+
+    def _forget(self, key: int, ref: weakref.ref[exp.Expr]) -> None:
+        hit = self._texts.get(key)
+        if hit is not None and hit[0] is ref:
+            self._texts.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._texts)
 
 
 # -- functions the insights compile to (insights/*), one node per concept ---------------------
