@@ -99,3 +99,24 @@ def test_checkpoint_threshold_reaches_duckdb(tmp_path: Path) -> None:
         assert got[0]["t"] == "61.0 MiB"  # 64 MB as DuckDB reports it
     finally:
         engine.close()
+
+
+def test_results_come_the_same_through_the_public_api() -> None:
+    """``arrow_result`` uses DuckDB's internal single submit where it exists and the public
+    relation API where it does not: the same table either way (types, names, parameters)."""
+    import duckdb
+
+    from aggregata.storage.duckdb import arrow_result
+
+    class PublicOnly:
+        """A real cursor offering only DuckDB's public API, as a version without ``_submit``."""
+
+        def __init__(self, cur: duckdb.DuckDBPyConnection) -> None:
+            self.sql = cur.sql
+
+    cur = duckdb.connect()
+    sql = "SELECT $a::BIGINT AS n, TIMESTAMPTZ '2026-01-01 00:00:00+00' AS t, [1, 2] AS l, NULL AS x"
+    fast = arrow_result(cur, sql, {"a": 7})
+    public = arrow_result(PublicOnly(cur), sql, {"a": 7})  # type: ignore[arg-type]
+    assert fast.equals(public) and fast.schema == public.schema
+    assert fast.to_pylist()[0]["n"] == 7

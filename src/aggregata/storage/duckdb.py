@@ -80,10 +80,14 @@ def arrow_result(cur: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any
     then submits it, which parses and binds it again. On a 10 ms aggregation that is ~0.6
     ms (6%) of overhead; its DB-API ``execute`` skips it but warns of an extra copy when
     asked for Arrow. ``_submit`` is the single call both end in: the statement runs once,
-    its rows in the Arrow encoding the relation would give.
+    its rows in the Arrow encoding the relation would give. It is not public, so a DuckDB
+    without it gets the public way (correct, ~0.6 ms slower) instead of an error.
     """
-    result = cur._submit(sql, params or None, "arrow", ARROW_BATCH_ROWS)
-    return result.arrow_table()
+    submit = getattr(cur, "_submit", None)
+    if submit is None:
+        table: pa.Table = cur.sql(sql, params=params or None).to_arrow_table()
+        return table
+    return submit(sql, params or None, "arrow", ARROW_BATCH_ROWS).arrow_table()
 
 
 @functools.lru_cache(maxsize=256)
