@@ -9,6 +9,7 @@ turns), which is the client's cost, not the API's latency.
 from __future__ import annotations
 
 import http.client
+import time
 from typing import Any
 
 import orjson
@@ -43,6 +44,19 @@ class Client:
         if not 200 <= response.status < 300:
             raise HTTPError(f"{method} {path}: {response.status} {data[:500]!r}")
         return data
+
+    def wait_ready(self, seconds: float) -> None:
+        """Wait until a starting server answers ``GET /health`` (connection refused until then)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                self.get("/health")
+                return
+            except OSError:
+                self._conn.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def get(self, path: str) -> Any:
         return orjson.loads(self.request("GET", path))

@@ -107,13 +107,7 @@ def http_ingest(bodies: list[bytes], clients: int, data_dir: Path, rollups: bool
     )
     admin = Client(port)
     try:
-        for _ in range(300):
-            try:
-                admin.get("/health")
-                break
-            except OSError:
-                admin.close()
-                time.sleep(0.1)
+        admin.wait_ready(30)
         settings = {"rollups": {"enabled": rollups}}
         admin.request("PUT", "/v1/collections/events", orjson.dumps({"kind": "events", "settings": settings}))
         admin.close()

@@ -205,13 +205,7 @@ class Server:
             stderr=subprocess.DEVNULL,
         )
         self.client = Client(self.port)
-        for _ in range(600):
-            try:
-                self.client.get("/health")
-                return
-            except OSError:
-                self.client.close()
-                time.sleep(0.1)
+        self.client.wait_ready(60)
 
     def post(self, path: str, body: Any) -> Any:
         return self.client.post(path, body)
