@@ -391,9 +391,10 @@ class Oracle:
                 groups.setdefault(key, []).append(d)
         keys = sorted(groups)
         if spec.get("min_doc_count", 0) == 0 and keys:
-            # Every bucket between the first and last: walk the instants in small steps.
+            # Every bucket between the first and last: walk the instants in small steps (from
+            # the first key, which need not be on a quarter hour: local mean time).
             step = 15 * 60_000
-            seen = set()
+            seen = set(keys)
             t = keys[0]
             while t <= keys[-1]:
                 seen.add(key_of(t))

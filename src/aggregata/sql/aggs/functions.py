@@ -145,23 +145,18 @@ DUCKDB_TRANSFORMS: dict[type[exp.Expression], Renderer] = {
 
 # -- ClickHouse ----------------------------------------------------------------------------
 
-_CH_START_OF = {
-    "day": "toStartOfDay",
-    "week": "toMonday",
-    "month": "toStartOfMonth",
-    "quarter": "toStartOfQuarter",
-    "year": "toStartOfYear",
-}
-
 
 def _ch_trunc(gen: Any, e: exp.Expression) -> str:
+    """Local midnight of the day/week/… as a ``Date32`` (1900-2299), then its instant in the zone.
+
+    Not ``toStartOfMonth`` and kin: they return ``Date``, which ClickHouse clamps to
+    1970-2149, so a document of 1960 landed in January 1970's bucket.
+    """
     unit = e.args["unit"]
-    fn = _CH_START_OF[unit.name.lower() if isinstance(unit, exp.Literal) else str(unit)]
+    name = unit.name.lower() if isinstance(unit, exp.Literal) else str(unit)
     zone, this = gen.sql(e, "zone"), gen.sql(e, "this")
-    start = f"{fn}({this}, {zone})"
-    if fn != "toStartOfDay":  # these return a Date: local midnight of it in the zone
-        start = f"toDateTime({start}, {zone})"
-    return f"(toUnixTimestamp({start}) * 1000)"
+    day = f"toDate32({this}, {zone})" if name == "day" else f"dateTrunc('{name}', {this}, {zone})"
+    return f"toUnixTimestamp64Milli(toDateTime64({day}, 3, {zone}))"
 
 
 def _ch_quantiles(gen: Any, e: exp.Expression) -> str:

@@ -38,7 +38,7 @@ from aggregata.dsl.aggs import Agg, AggLimits, Pipeline
 from aggregata.dsl.aggs import buckets as b
 from aggregata.dsl.aggs import metrics as m
 from aggregata.model.mapping import Mapping
-from aggregata.sql.aggs.buckets import BucketContext
+from aggregata.sql.aggs.buckets import BucketContext, DateHistogramInfo
 from aggregata.sql.aggs.chosen import bound_selection, in_selection, missing_keys
 from aggregata.sql.aggs.composite import CompositeKeys, apply_composite
 from aggregata.sql.aggs.fold import HITS, fold_hits
@@ -56,6 +56,7 @@ from aggregata.sql.aggs.metrics import (
 from aggregata.sql.aggs.ranking import TOTAL as TOTAL  # read by the response shaper
 from aggregata.sql.aggs.ranking import rank_terms
 from aggregata.sql.aggs.scope import Scope
+from aggregata.sql.aggs.slots import pregroup
 from aggregata.sql.ddl import table
 from aggregata.sql.params import Params
 from aggregata.sql.query import col
@@ -274,6 +275,8 @@ class Planner:
         mode = CardinalityMode.AUTO if keyed_path or not has_cardinality(metrics) else CardinalityMode.APPROX
         fold = self.count_hits and self.plan.hits is None and len(path) == 1
         tree, _, plan = self._bucket_select(path, lean=False, cardinality=mode, fold=fold)
+        if isinstance(plan.info, DateHistogramInfo) and not plan.parents:
+            tree = pregroup(tree, plan.info.rule) or tree
         exact = None
         if mode is CardinalityMode.APPROX:
             exact, _, _ = self._bucket_select(path, lean=False, cardinality=CardinalityMode.EXACT)

@@ -1,0 +1,173 @@
+"""Zoned date histograms in two steps: count per UTC slot, then fold the slots into local buckets.
+
+Converting each of 10M instants to Europe/Berlin days costs DuckDB ~2 s on this 2-core
+machine (ICU calls, per row); the same histogram in UTC, integer arithmetic, ~0.1 s.
+But no local day starts inside a UTC hour when every offset of the zone is a whole hour
+(``model/zones.py``), so every row of one UTC hour shares its day. The rewrite groups by
+that hour (the *slot*, integer arithmetic) with partial aggregates, then computes the
+bucket key of each slot's start (a few thousand conversions) and combines the partials:
+
+    SELECT key(ts) AS k, COUNT(*), AVG(x) FROM t WHERE … GROUP BY key(ts)
+    →
+    SELECT key(slot) AS k, SUM(c), SUM(s) / NULLIF(SUM(n), 0)
+    FROM (SELECT floor(ms(ts), slot_ms) AS slot, COUNT(*) AS c, SUM(x) AS s, COUNT(x) AS n
+          FROM t WHERE … GROUP BY slot) GROUP BY key(slot)
+
+It applies when the slot width divides every bucket boundary: a whole divisor of the
+zone's offset alignment, the interval and ``offset``; and only to aggregates that combine
+(counts, sums, min, max, averages). Before the zone's offsets were aligned (local mean
+time, before ~1900) slots are one second wide, as offsets are whole seconds. At a fixed
+offset (UTC) only months, quarters and years use slots: shorter intervals are integer
+arithmetic already. Anything else returns ``None`` and the statement stays as it was.
+
+Measured on 10M events (benchmarks/aggs.py data), a day histogram with an average in
+America/New_York: DuckDB 2,127 → 161 ms; ClickHouse (chDB) 238 → 162 ms. A month
+histogram in UTC: DuckDB 1,297 → 113 ms.
+"""
+
+from __future__ import annotations
+
+import math
+
+from sqlglot import exp
+
+from aggregata.model.zones import Alignment, offset_alignment
+from aggregata.sql.aggs.dates import DAY_MS, UNIT_MS, WEEK_MS, DateBuckets
+from aggregata.sql.aggs.functions import EpochMillis, MillisToTimestamp
+from aggregata.sql.query import col
+
+SLOT = "__slot"
+MIN_SLOT_MS = 60_000
+HOUR_MS = 3_600_000
+SECOND_MS = 1_000
+_CLAUSES = frozenset(
+    {"expressions", "from_", "where", "group", "having", "qualify", "order", "limit", "with"}
+)
+
+
+def slot_width(rule: DateBuckets) -> tuple[int, int | None] | None:
+    """The UTC slot width (ms) no bucket boundary of ``rule`` falls inside, and since when it holds.
+
+    ``None`` where slots do not pay: at a fixed offset, intervals up to a week are already
+    integer arithmetic (only months, quarters and years need the calendar per row); zones
+    whose offsets are not on quarter hours; slots under a minute (too many).
+    """
+    unit, fixed = rule.interval.unit, rule.interval.fixed_ms
+    step = fixed or UNIT_MS.get(unit or "") or (WEEK_MS if unit == "week" else DAY_MS)
+    if rule.fixed_zone:
+        if fixed is not None or unit in UNIT_MS or unit in ("day", "week"):
+            return None
+        alignment: Alignment | None = Alignment(math.gcd(HOUR_MS, rule.constant_offset_ms()), None)
+    else:
+        alignment = offset_alignment(getattr(rule.zone, "key", ""))
+    if alignment is None:
+        return None
+    width = math.gcd(alignment.step_ms, step, abs(rule.offset_ms))
+    return (width, alignment.since_ms) if width >= MIN_SLOT_MS else None
+
+
+class _Split:
+    """Each aggregate → partial aggregates for the inner statement and their combination outside."""
+
+    def __init__(self) -> None:
+        self.partials: dict[exp.Expr, str] = {}
+        self.ok = True
+
+    def partial(self, expr: exp.Expr) -> exp.Expr:
+        """The inner column computing ``expr`` (one per distinct aggregate)."""
+        alias = self.partials.setdefault(expr, f"__a{len(self.partials)}")
+        return col(alias)
+
+    def projections(self) -> list[exp.Expr]:
+        return [exp.alias_(expr, alias, quoted=True) for expr, alias in self.partials.items()]
+
+    def combine(self, node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Count) and not isinstance(node.this, exp.Distinct):
+            return exp.Sum(this=self.partial(node.copy()))
+        if isinstance(node, exp.CountIf):
+            return exp.Sum(this=self.partial(node.copy()))
+        if isinstance(node, exp.Sum | exp.Min | exp.Max) and not isinstance(node.this, exp.Distinct):
+            return type(node)(this=self.partial(node.copy()))
+        if isinstance(node, exp.Avg) and not isinstance(node.this, exp.Distinct):
+            total = exp.Sum(this=self.partial(exp.Sum(this=node.this.copy())))
+            count = exp.Sum(this=self.partial(exp.Count(this=node.this.copy())))
+            zero = exp.Nullif(this=count, expression=exp.Literal.number(0))
+            return exp.Div(this=total, expression=zero, typed=False, safe=False)
+        self.ok = False
+        return node
+
+    def __call__(self, node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.AggFunc) and not isinstance(node.parent, exp.Window):
+            return self.combine(node)
+        return node
+
+
+def pregroup(select: exp.Select, rule: DateBuckets) -> exp.Select | None:
+    """``select`` (grouped by one date-histogram key) as slots then buckets, or ``None`` if it may not."""
+    found = slot_width(rule)
+    group = select.args.get("group")
+    if found is None or group is None or len(group.expressions) != 1:
+        return None
+    if any(select.args.get(k) for k in select.args if k not in _CLAUSES):
+        return None
+    key = group.expressions[0]
+    columns = {c.sql() for c in key.find_all(exp.Column)}
+    if len(columns) != 1 or isinstance(key, exp.Column):
+        return None
+    ts = next(key.find_all(exp.Column))
+    width, since = found
+    slot = _slot(ts, width, since)
+
+    def at_slot(node: exp.Expr) -> exp.Expr:
+        """The key computed at the slot's start instead of the row's instant."""
+        return MillisToTimestamp(this=col(SLOT)) if isinstance(node, exp.Column) and node == ts else node
+
+    split = _Split()
+    outer_key = key.transform(at_slot)
+    projections = [
+        exp.alias_(outer_key.copy(), p.alias, quoted=True) if p.this == key else p.transform(split)
+        for p in select.expressions
+    ]
+    having, qualify = select.args.get("having"), select.args.get("qualify")
+    having = having.transform(split) if having is not None else None
+    qualify = qualify.transform(at_slot) if qualify is not None else None
+    if not split.ok or not _only_outer_columns([*projections, having, qualify]):
+        return None
+    inner = exp.select(exp.alias_(slot, SLOT, quoted=True), *split.projections(), copy=False)
+    inner = inner.from_(select.args["from_"].this.copy(), copy=False)
+    if select.args.get("where") is not None:
+        inner = inner.where(select.args["where"].this.copy(), copy=False)
+    inner = inner.group_by(slot.copy(), copy=False)
+    outer = exp.select(*projections, copy=False).from_(inner.subquery("__p"), copy=False)
+    outer = outer.group_by(outer_key, copy=False)
+    for name in ("having", "qualify", "order", "limit", "with"):
+        value = {"having": having, "qualify": qualify}.get(name, select.args.get(name))
+        if value is not None:
+            outer.set(name, value.copy())
+    return outer
+
+
+def _slot(ts: exp.Column, width: int, since: int | None) -> exp.Expr:
+    """The start (epoch ms) of ``ts``'s slot: ``width`` wide from the first slot boundary at or
+    after ``since``, one second wide before (local mean time offsets are whole seconds, so no
+    bucket starts inside a second; old documents are rare, their slots cheap)."""
+    ms = EpochMillis(this=ts.copy())
+    size: exp.Expr = exp.Literal.number(width)
+    if since is not None:
+        first = exp.Literal.number(-(-since // width) * width)
+        aligned = exp.GTE(this=ms.copy(), expression=first)
+        size = exp.Paren(
+            this=exp.Case(ifs=[exp.If(this=aligned, true=size)], default=exp.Literal.number(SECOND_MS))
+        )
+    ratio = exp.Div(this=ms, expression=size, typed=False, safe=False)
+    start = exp.Mul(this=exp.Floor(this=ratio), expression=size.copy())
+    return exp.Cast(this=start, to=exp.DataType.build("BIGINT"))
+
+
+def _only_outer_columns(nodes: list[exp.Expr | None]) -> bool:
+    """The outer statement may read only the slot and the partials (not the table's columns)."""
+    for node in nodes:
+        for column in node.find_all(exp.Column) if node is not None else ():
+            if column.table or not (column.name == SLOT or column.name.startswith("__a")):
+                return False
+    return True
