@@ -121,6 +121,14 @@ COLLECTIONS = {
         }
     ],
     "empty": [],
+    # A bucket without values beside negative sums (a sum of nothing is 0, not last).
+    "sums": [
+        {"_id": "s1", "k": "pos", "n": 5},
+        {"_id": "s2", "k": "neg", "n": -3},
+        {"_id": "s3", "k": "neg", "n": -1},
+        {"_id": "s4", "k": "none"},
+        {"_id": "s5", "k": "none", "x": 1.5},
+    ],
     # Berlin's autumn change: 02:00-03:00 local happens twice (00:00-01:00Z CEST, 01:00-02:00Z CET);
     # New York's: 01:00-02:00 local twice (05:00-06:00Z EDT, 06:00-07:00Z EST).
     "dst": [

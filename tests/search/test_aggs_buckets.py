@@ -422,3 +422,16 @@ def test_top_hits_per_bucket(loaded: Loaded, spec: dict[str, Any]) -> None:
                 assert hit["_score"] is None and len(hit["sort"]) == 1
             else:
                 assert hit["_score"] == 1.0
+
+
+@pytest.mark.parametrize("direction", ["asc", "desc"])
+@pytest.mark.parametrize("metric", ["sum", "stats"])
+def test_terms_ordered_by_a_sum_rank_an_empty_bucket_at_zero(loaded: Loaded, direction: str, metric: str) -> None:
+    path = "m" if metric == "sum" else "m.sum"
+    aggs = {
+        "t": {
+            "terms": {"field": "k", "size": 2, "order": {path: direction}},
+            "aggs": {"m": {metric: {"field": "n"}}},
+        }
+    }
+    assert_close(loaded.search("sums", aggs), loaded.oracle("sums", aggs))

@@ -28,8 +28,15 @@ from tests.conftest import NOW
 from tests.search.agg_fixtures import assert_close
 from tests.search.agg_oracle import Oracle
 
-MAPPING = {"properties": {"when": {"type": "date"}, "n": {"type": "long"}, "x": {"type": "double"}}}
-TYPES = {"when": "date", "n": "long", "x": "double"}
+MAPPING = {
+    "properties": {
+        "when": {"type": "date"},
+        "n": {"type": "long"},
+        "x": {"type": "double"},
+        "k": {"type": "keyword"},
+    }
+}
+TYPES = {"when": "date", "n": "long", "x": "double", "k": "keyword"}
 EDGES = [
     "1890-06-15T22:50:00Z",
     "1890-06-15T23:30:00Z",  # Berlin LMT: already 00:23:28 on the 16th
@@ -70,6 +77,8 @@ def _documents() -> list[dict[str, Any]]:
             doc["n"] = rng.randint(-50, 50)
         if rng.random() < 0.7:
             doc["x"] = round(rng.uniform(-10, 10), 3)
+        if rng.random() < 0.9:
+            doc["k"] = rng.choice(["a", "b", "c", "d"])
         docs.append(doc)
     docs.append({"_id": "no-date", "n": 7})
     return docs
@@ -125,6 +134,53 @@ def test_slot_histograms_match_the_oracle(service: SearchService, spec: dict[str
     assert any("__slot" in sql for sql in response["profile"]["sql"]), "the slot path did not run"
     assert response["hits"]["total"]["value"] == len(DOCS)
     assert_close(response["aggregations"], Oracle(DOCS, TYPES, NOW).run(aggs, DOCS), rel=1e-9)
+
+
+BERLIN_MONTH = {"field": "when", "calendar_interval": "month", "time_zone": "Europe/Berlin", "min_doc_count": 1}
+NESTED = {
+    "terms > zoned months > avg": {
+        "t": {
+            "terms": {"field": "k", "size": 3},
+            "aggs": {"d": {"date_histogram": BERLIN_MONTH, "aggs": {"a": {"avg": {"field": "x"}}}}},
+        }
+    },
+    "zoned months > terms by a metric": {
+        "d": {
+            "date_histogram": BERLIN_MONTH,
+            "aggs": {
+                "t": {
+                    "terms": {"field": "k", "size": 2, "order": {"s": "desc"}},
+                    "aggs": {"s": {"sum": {"field": "n"}}},
+                }
+            },
+        }
+    },
+    "filter > zoned days > stats": {
+        "f": {
+            "filter": {"range": {"n": {"gte": 0}}},
+            "aggs": {
+                "d": {
+                    "date_histogram": {**BERLIN_MONTH, "calendar_interval": "week", "time_zone": "Asia/Kolkata"},
+                    "aggs": {"st": {"stats": {"field": "x"}}},
+                }
+            },
+        }
+    },
+    "zoned quarters > fixed 12h": {
+        "q": {
+            "date_histogram": {**BERLIN_MONTH, "calendar_interval": "quarter"},
+            "aggs": {"h": {"date_histogram": {"field": "when", "fixed_interval": "12h", "min_doc_count": 1}}},
+        }
+    },
+}
+
+
+@pytest.mark.parametrize("case", sorted(NESTED))
+def test_slots_below_and_above_other_buckets(service: SearchService, case: str) -> None:
+    aggs = NESTED[case]
+    response = service.search("eras", {"size": 0, "aggs": aggs, "profile": True})
+    assert any("__slot" in sql for sql in response["profile"]["sql"]), "the slot path did not run"
+    assert_close(response["aggregations"], Oracle(DOCS, TYPES, NOW).run(aggs, DOCS))
 
 
 def test_a_filter_before_the_slots_and_gaps_filled(service: SearchService) -> None:

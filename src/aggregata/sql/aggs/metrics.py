@@ -58,7 +58,10 @@ class MetricPlan:
 
 
 def _sum(v: exp.Expr, array: bool) -> exp.Expr:
-    return exp.Sum(this=exp.ArraySum(this=v) if array else v)
+    """0 without values, as Elasticsearch says, so ordering terms by a sum ranks such a bucket
+    at 0 (SQL's NULL sorted last had put it below negative sums)."""
+    total = exp.Sum(this=exp.ArraySum(this=v) if array else v)
+    return exp.Coalesce(this=total, expressions=[exp.Literal.number(0)])
 
 
 def _count(v: exp.Expr, array: bool) -> exp.Expr:

@@ -275,8 +275,8 @@ class Planner:
         mode = CardinalityMode.AUTO if keyed_path or not has_cardinality(metrics) else CardinalityMode.APPROX
         fold = self.count_hits and self.plan.hits is None and len(path) == 1
         tree, _, plan = self._bucket_select(path, lean=False, cardinality=mode, fold=fold)
-        if isinstance(plan.info, DateHistogramInfo) and not plan.parents:
-            tree = pregroup(tree, plan.info.rule) or tree
+        if not isinstance(node.spec, b.Composite):
+            tree = self._slotted(path, tree, plan) or tree
         exact = None
         if mode is CardinalityMode.APPROX:
             exact, _, _ = self._bucket_select(path, lean=False, cardinality=CardinalityMode.EXACT)
@@ -287,6 +287,14 @@ class Planner:
         if isinstance(node.spec, b.Terms) and node.spec.min_doc_count == 0:
             plan.domain = self._add(Statement(self._domain(path)))
         self.plan.buckets[id(node)] = plan
+
+    def _slotted(self, path: tuple[Agg, ...], tree: exp.Select, plan: BucketPlan) -> exp.Select | None:
+        """The statement pre-grouped by UTC slots of its first date-histogram key (``sql/aggs/slots.py``)."""
+        for agg in path:
+            info = plan.info if agg is path[-1] else getattr(self.plan.buckets.get(id(agg)), "info", None)
+            if isinstance(info, DateHistogramInfo):
+                return pregroup(tree, self.aliases[id(agg)], info.rule)
+        return None
 
     def _pivot(self, path: tuple[Agg, ...]) -> tuple[exp.Select, BucketPlan, Unpivot]:
         """Ranges and filters in one pass: ``COUNT_IF`` and metrics over ``CASE WHEN`` per bucket.

@@ -66,10 +66,16 @@ def slot_width(rule: DateBuckets) -> tuple[int, int | None] | None:
     return (width, alignment.since_ms) if width >= MIN_SLOT_MS else None
 
 
-class _Split:
-    """Each aggregate → partial aggregates for the inner statement and their combination outside."""
+class _Outer:
+    """Rewrites an expression of the original statement into one over the pre-grouped rows.
 
-    def __init__(self) -> None:
+    Grouped expressions become the inner columns that carry them (the date key: the key of
+    the slot's start); each aggregate becomes partial aggregates inside and their
+    combination outside. ``ok`` turns false at an aggregate that does not combine.
+    """
+
+    def __init__(self, groups: dict[exp.Expr, exp.Expr]) -> None:
+        self.groups = groups
         self.partials: dict[exp.Expr, str] = {}
         self.ok = True
 
@@ -82,69 +88,71 @@ class _Split:
         return [exp.alias_(expr, alias, quoted=True) for expr, alias in self.partials.items()]
 
     def combine(self, node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.Count) and not isinstance(node.this, exp.Distinct):
+        if isinstance(node.this, exp.Distinct):
+            self.ok = False
+        elif isinstance(node, exp.Count | exp.CountIf):
             return exp.Sum(this=self.partial(node.copy()))
-        if isinstance(node, exp.CountIf):
-            return exp.Sum(this=self.partial(node.copy()))
-        if isinstance(node, exp.Sum | exp.Min | exp.Max) and not isinstance(node.this, exp.Distinct):
+        elif isinstance(node, exp.Sum | exp.Min | exp.Max):
             return type(node)(this=self.partial(node.copy()))
-        if isinstance(node, exp.Avg) and not isinstance(node.this, exp.Distinct):
+        elif isinstance(node, exp.Avg):
             total = exp.Sum(this=self.partial(exp.Sum(this=node.this.copy())))
             count = exp.Sum(this=self.partial(exp.Count(this=node.this.copy())))
             zero = exp.Nullif(this=count, expression=exp.Literal.number(0))
             return exp.Div(this=total, expression=zero, typed=False, safe=False)
-        self.ok = False
+        else:
+            self.ok = False
         return node
 
     def __call__(self, node: exp.Expr) -> exp.Expr:
+        grouped = self.groups.get(node)
+        if grouped is not None:
+            return grouped.copy()
         if isinstance(node, exp.AggFunc) and not isinstance(node.parent, exp.Window):
             return self.combine(node)
         return node
 
 
-def pregroup(select: exp.Select, rule: DateBuckets) -> exp.Select | None:
-    """``select`` (grouped by one date-histogram key) as slots then buckets, or ``None`` if it may not."""
+def pregroup(select: exp.Select, alias: str, rule: DateBuckets) -> exp.Select | None:
+    """``select`` as slots then buckets, where column ``alias`` is a date-histogram key by ``rule``.
+
+    ``None`` if the rewrite does not apply (see the module's docstring).
+    """
     found = slot_width(rule)
     group = select.args.get("group")
-    if found is None or group is None or len(group.expressions) != 1:
+    if found is None or group is None or any(select.args.get(k) for k in select.args if k not in _CLAUSES):
         return None
-    if any(select.args.get(k) for k in select.args if k not in _CLAUSES):
+    key = next((p.this for p in select.expressions if isinstance(p, exp.Alias) and p.alias == alias), None)
+    if key is None or key not in group.expressions or isinstance(key, exp.Column):
         return None
-    key = group.expressions[0]
-    columns = {c.sql() for c in key.find_all(exp.Column)}
-    if len(columns) != 1 or isinstance(key, exp.Column):
+    columns = {c for c in key.find_all(exp.Column)}
+    if len(columns) != 1:
         return None
-    ts = next(key.find_all(exp.Column))
-    width, since = found
-    slot = _slot(ts, width, since)
-
-    def at_slot(node: exp.Expr) -> exp.Expr:
-        """The key computed at the slot's start instead of the row's instant."""
-        return MillisToTimestamp(this=col(SLOT)) if isinstance(node, exp.Column) and node == ts else node
-
-    split = _Split()
-    outer_key = key.transform(at_slot)
-    projections = [
-        exp.alias_(outer_key.copy(), p.alias, quoted=True) if p.this == key else p.transform(split)
-        for p in select.expressions
-    ]
-    having, qualify = select.args.get("having"), select.args.get("qualify")
-    having = having.transform(split) if having is not None else None
-    qualify = qualify.transform(at_slot) if qualify is not None else None
-    if not split.ok or not _only_outer_columns([*projections, having, qualify]):
+    (ts,) = columns
+    slot = _slot(ts, *found)
+    groups = {g: col(f"__g{i}") for i, g in enumerate(group.expressions) if g != key}
+    slot_ts = MillisToTimestamp(this=col(SLOT))
+    groups[key] = key.transform(lambda n: slot_ts.copy() if n == ts else n)
+    outer = _Outer(groups)
+    parts = {name: select.args.get(name) for name in ("having", "qualify", "order")}
+    moved = {name: part.transform(outer) for name, part in parts.items() if part is not None}
+    projections = [exp.alias_(p.transform(outer), p.alias_or_name, quoted=True) for p in select.expressions]
+    names = {p.alias_or_name for p in select.expressions}
+    if not outer.ok or not _only_outer_columns([*projections, *moved.values()], names):
         return None
-    inner = exp.select(exp.alias_(slot, SLOT, quoted=True), *split.projections(), copy=False)
+    inner_groups = [exp.alias_(g.copy(), c.name, quoted=True) for g, c in groups.items() if g != key]
+    inner = exp.select(*inner_groups, exp.alias_(slot, SLOT, quoted=True), *outer.projections(), copy=False)
     inner = inner.from_(select.args["from_"].this.copy(), copy=False)
     if select.args.get("where") is not None:
         inner = inner.where(select.args["where"].this.copy(), copy=False)
-    inner = inner.group_by(slot.copy(), copy=False)
-    outer = exp.select(*projections, copy=False).from_(inner.subquery("__p"), copy=False)
-    outer = outer.group_by(outer_key, copy=False)
-    for name in ("having", "qualify", "order", "limit", "with"):
-        value = {"having": having, "qualify": qualify}.get(name, select.args.get(name))
-        if value is not None:
-            outer.set(name, value.copy())
-    return outer
+    inner = inner.group_by(*[g.copy() for g in group.expressions if g != key], slot.copy(), copy=False)
+    result = exp.select(*projections, copy=False).from_(inner.subquery("__p"), copy=False)
+    result = result.group_by(*[groups[g].copy() for g in group.expressions], copy=False)
+    for name, part in moved.items():
+        result.set(name, part)
+    for name in ("limit", "with"):
+        if select.args.get(name) is not None:
+            result.set(name, select.args[name].copy())
+    return result
 
 
 def _slot(ts: exp.Column, width: int, since: int | None) -> exp.Expr:
@@ -164,10 +172,11 @@ def _slot(ts: exp.Column, width: int, since: int | None) -> exp.Expr:
     return exp.Cast(this=start, to=exp.DataType.build("BIGINT"))
 
 
-def _only_outer_columns(nodes: list[exp.Expr | None]) -> bool:
-    """The outer statement may read only the slot and the partials (not the table's columns)."""
+def _only_outer_columns(nodes: list[exp.Expr], names: set[str]) -> bool:
+    """The outer statement may read only the slot, the inner columns and its own output ``names``."""
     for node in nodes:
-        for column in node.find_all(exp.Column) if node is not None else ():
-            if column.table or not (column.name == SLOT or column.name.startswith("__a")):
+        for column in node.find_all(exp.Column):
+            name = column.name
+            if column.table or not (name == SLOT or name.startswith(("__a", "__g")) or name in names):
                 return False
     return True

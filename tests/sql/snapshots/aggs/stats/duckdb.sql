@@ -1,3 +1,3 @@
 -- statement 0
-SELECT COUNT(*) AS "doc_count", COUNT("x") AS "m0_count", MIN("x") AS "m0_min", MAX("x") AS "m0_max", AVG("x") AS "m0_avg", SUM("x") AS "m0_sum" FROM "docs";
+SELECT COUNT(*) AS "doc_count", COUNT("x") AS "m0_count", MIN("x") AS "m0_min", MAX("x") AS "m0_max", AVG("x") AS "m0_avg", COALESCE(SUM("x"), 0) AS "m0_sum" FROM "docs";
 -- params: {}
