@@ -426,7 +426,7 @@ def test_top_hits_per_bucket(loaded: Loaded, spec: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("direction", ["asc", "desc"])
 @pytest.mark.parametrize("metric", ["sum", "stats"])
-def test_terms_ordered_by_a_sum_rank_an_empty_bucket_at_zero(loaded: Loaded, direction: str, metric: str) -> None:
+def test_terms_by_a_sum_rank_an_empty_bucket_at_zero(loaded: Loaded, direction: str, metric: str) -> None:
     path = "m" if metric == "sum" else "m.sum"
     aggs = {
         "t": {

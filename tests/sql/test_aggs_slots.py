@@ -136,7 +136,12 @@ def test_slot_histograms_match_the_oracle(service: SearchService, spec: dict[str
     assert_close(response["aggregations"], Oracle(DOCS, TYPES, NOW).run(aggs, DOCS), rel=1e-9)
 
 
-BERLIN_MONTH = {"field": "when", "calendar_interval": "month", "time_zone": "Europe/Berlin", "min_doc_count": 1}
+BERLIN_MONTH = {
+    "field": "when",
+    "calendar_interval": "month",
+    "time_zone": "Europe/Berlin",
+    "min_doc_count": 1,
+}
 NESTED = {
     "terms > zoned months > avg": {
         "t": {
@@ -160,7 +165,11 @@ NESTED = {
             "filter": {"range": {"n": {"gte": 0}}},
             "aggs": {
                 "d": {
-                    "date_histogram": {**BERLIN_MONTH, "calendar_interval": "week", "time_zone": "Asia/Kolkata"},
+                    "date_histogram": {
+                        **BERLIN_MONTH,
+                        "calendar_interval": "week",
+                        "time_zone": "Asia/Kolkata",
+                    },
                     "aggs": {"st": {"stats": {"field": "x"}}},
                 }
             },
