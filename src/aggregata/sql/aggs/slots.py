@@ -124,12 +124,14 @@ def pregroup(select: exp.Select, alias: str, rule: DateBuckets) -> exp.Select | 
     key = next((p.this for p in select.expressions if isinstance(p, exp.Alias) and p.alias == alias), None)
     if key is None or key not in group.expressions or isinstance(key, exp.Column):
         return None
-    columns = {c for c in key.find_all(exp.Column)}
+    columns = set(key.find_all(exp.Column))
     if len(columns) != 1:
         return None
     (ts,) = columns
     slot = _slot(ts, *found)
-    groups = {g: col(f"__g{i}") for i, g in enumerate(group.expressions) if g != key}
+    groups: dict[exp.Expr, exp.Expr] = {
+        g: col(f"__g{i}") for i, g in enumerate(group.expressions) if g != key
+    }
     slot_ts = MillisToTimestamp(this=col(SLOT))
     groups[key] = key.transform(lambda n: slot_ts.copy() if n == ts else n)
     outer = _Outer(groups)
