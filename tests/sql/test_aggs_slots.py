@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aggregata.dsl.aggs.buckets import DateInterval
 from aggregata.ingest.service import IngestService
@@ -237,3 +239,50 @@ def test_aggregations_that_do_not_combine_keep_one_statement(service: SearchServ
     assert not any("__slot" in sql for sql in response["profile"]["sql"])
     expected = Oracle(DOCS, TYPES, NOW).run(aggs, DOCS)
     assert_close(response["aggregations"], expected)
+
+
+SPEC_ZONES = [
+    None,
+    "Europe/Berlin",
+    "America/New_York",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "Australia/Lord_Howe",
+    "Pacific/Chatham",
+    "+05:30",
+]
+"""Not Africa/Monrovia here: for the rest of the day of its 1972 change, ClickHouse's
+``timeZoneOffset`` says -0:14:30 where the zone says 0 (docs/aggregations.md), which moves
+sub-day buckets there; the calendar cases above cover Monrovia on both engines."""
+SPEC_INTERVALS = [
+    {"calendar_interval": unit} for unit in ("hour", "day", "week", "month", "quarter", "year")
+] + [{"fixed_interval": step} for step in ("30m", "90m", "12h", "1d", "7d")]
+SPEC_METRICS = {**METRICS, "p": {"percentiles": {"field": "x", "percents": [50]}}}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    zone=st.sampled_from(SPEC_ZONES),
+    interval=st.sampled_from(SPEC_INTERVALS),
+    offset=st.sampled_from(["0", "+1h", "-30m", "+45m", "+6h"]),
+    metrics=st.sets(st.sampled_from(sorted(SPEC_METRICS)), max_size=3),
+    nested=st.booleans(),
+)
+def test_random_histograms_match_the_oracle(
+    service: SearchService,
+    zone: str | None,
+    interval: dict[str, str],
+    offset: str,
+    metrics: set[str],
+    nested: bool,
+) -> None:
+    """Whatever the zone, interval, offset and metrics, slots or not, the oracle's buckets."""
+    spec: dict[str, Any] = {"field": "when", "min_doc_count": 1, **interval}
+    if zone:
+        spec["time_zone"] = zone
+    if offset != "0":
+        spec["offset"] = offset
+    histogram = {"date_histogram": spec, "aggs": {m: SPEC_METRICS[m] for m in sorted(metrics)}}
+    aggs = {"t": {"terms": {"field": "k", "size": 2}, "aggs": {"d": histogram}}} if nested else {"d": histogram}
+    response = service.search("eras", {"size": 0, "aggs": aggs})
+    assert_close(response["aggregations"], Oracle(DOCS, TYPES, NOW).run(aggs, DOCS))
