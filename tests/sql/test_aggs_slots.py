@@ -283,6 +283,8 @@ def test_random_histograms_match_the_oracle(
     if offset != "0":
         spec["offset"] = offset
     histogram = {"date_histogram": spec, "aggs": {m: SPEC_METRICS[m] for m in sorted(metrics)}}
-    aggs = {"t": {"terms": {"field": "k", "size": 2}, "aggs": {"d": histogram}}} if nested else {"d": histogram}
+    aggs = (
+        {"t": {"terms": {"field": "k", "size": 2}, "aggs": {"d": histogram}}} if nested else {"d": histogram}
+    )
     response = service.search("eras", {"size": 0, "aggs": aggs})
     assert_close(response["aggregations"], Oracle(DOCS, TYPES, NOW).run(aggs, DOCS))
