@@ -85,15 +85,15 @@ class _Outer:
         return col(alias)
 
     def projections(self) -> list[exp.Expr]:
-        return [exp.alias_(expr, alias, quoted=True) for expr, alias in self.partials.items()]
+        return [exp.alias_(expr, alias, quoted=True, copy=False) for expr, alias in self.partials.items()]
 
     def combine(self, node: exp.Expr) -> exp.Expr:
         if isinstance(node.this, exp.Distinct):
             self.ok = False
         elif isinstance(node, exp.Count | exp.CountIf):
-            return exp.Sum(this=self.partial(node.copy()))
+            return exp.Sum(this=self.partial(node))
         elif isinstance(node, exp.Sum | exp.Min | exp.Max):
-            return type(node)(this=self.partial(node.copy()))
+            return type(node)(this=self.partial(node))
         elif isinstance(node, exp.Avg):
             total = exp.Sum(this=self.partial(exp.Sum(this=node.this.copy())))
             count = exp.Sum(this=self.partial(exp.Count(this=node.this.copy())))
@@ -137,16 +137,23 @@ def pregroup(select: exp.Select, alias: str, rule: DateBuckets) -> exp.Select | 
     outer = _Outer(groups)
     parts = {name: select.args.get(name) for name in ("having", "qualify", "order")}
     moved = {name: part.transform(outer) for name, part in parts.items() if part is not None}
-    projections = [exp.alias_(p.transform(outer), p.alias_or_name, quoted=True) for p in select.expressions]
+    projections = [
+        exp.alias_(p.transform(outer), p.alias_or_name, quoted=True, copy=False) for p in select.expressions
+    ]
     names = {p.alias_or_name for p in select.expressions}
     if not outer.ok or not _only_outer_columns([*projections, *moved.values()], names):
         return None
-    inner_groups = [exp.alias_(g.copy(), c.name, quoted=True) for g, c in groups.items() if g != key]
-    inner = exp.select(*inner_groups, exp.alias_(slot, SLOT, quoted=True), *outer.projections(), copy=False)
+    inner_groups = [
+        exp.alias_(g.copy(), c.name, quoted=True, copy=False) for g, c in groups.items() if g != key
+    ]
+    slot_column = exp.alias_(slot, SLOT, quoted=True, copy=False)
+    inner = exp.select(*inner_groups, slot_column, *outer.projections(), copy=False)
     inner = inner.from_(select.args["from_"].this.copy(), copy=False)
     if select.args.get("where") is not None:
         inner = inner.where(select.args["where"].this.copy(), copy=False)
-    inner = inner.group_by(*[g.copy() for g in group.expressions if g != key], slot.copy(), copy=False)
+    inner = inner.group_by(
+        *[g.copy() for g in group.expressions if g != key], slot_column.this.copy(), copy=False
+    )
     result = exp.select(*projections, copy=False).from_(inner.subquery("__p"), copy=False)
     result = result.group_by(*[groups[g].copy() for g in group.expressions], copy=False)
     for name, part in moved.items():
