@@ -50,6 +50,19 @@ class DateBuckets:
         """UTC or a fixed offset: no daylight saving, so offsets are constants."""
         return not isinstance(self.zone, ZoneInfo) or self.zone.key in ("UTC", "Etc/UTC")
 
+    @property
+    def step_ms(self) -> int:
+        """The nominal length of a bucket: the fixed interval, a minute … a week (months: a day,
+        the step every boundary is a multiple of in local time)."""
+        unit, fixed = self.interval.unit, self.interval.fixed_ms
+        return fixed or UNIT_MS.get(unit or "") or (WEEK_MS if unit == "week" else DAY_MS)
+
+    @property
+    def even(self) -> bool:
+        """Every bucket is ``step_ms`` long (no months), so a constant offset makes keys arithmetic."""
+        unit = self.interval.unit
+        return self.interval.fixed_ms is not None or unit in UNIT_MS or unit in ("day", "week")
+
     def constant_offset_ms(self) -> int:
         delta = self.zone.utcoffset(None) if self.fixed_zone else None
         return int(delta.total_seconds() * 1000) if delta is not None else 0
@@ -83,8 +96,8 @@ def _key(ts: exp.Expr, rule: DateBuckets, params: Params) -> exp.Expr:
     ms: exp.Expr = EpochMillis(this=ts)
     if rule.fixed_zone:
         zone_ms = rule.constant_offset_ms()
-        if fixed is not None or unit in UNIT_MS or unit in ("day", "week"):
-            step = fixed or UNIT_MS.get(unit or "") or (WEEK_MS if unit == "week" else DAY_MS)
+        if rule.even:
+            step = rule.step_ms
             anchor = offset - zone_ms + (MONDAY_MS if unit == "week" else 0)
             return _floor_to(ms, step, anchor)
         # Months, quarters, years at a constant offset: truncate the shifted time in UTC.
@@ -169,8 +182,8 @@ def bucket_of(utc_ms: int, rule: DateBuckets) -> int:
     unit, fixed, offset = rule.interval.unit, rule.interval.fixed_ms, rule.offset_ms
     if rule.fixed_zone:
         zone_ms = rule.constant_offset_ms()
-        if fixed is not None or unit in UNIT_MS or unit in ("day", "week"):
-            step = fixed or UNIT_MS.get(unit or "") or (WEEK_MS if unit == "week" else DAY_MS)
+        if rule.even:
+            step = rule.step_ms
             return _floor(utc_ms, step, offset - zone_ms + (MONDAY_MS if unit == "week" else 0))
     zone = rule.zone
     if unit is not None and unit not in UNIT_MS:
@@ -187,9 +200,9 @@ def bucket_of(utc_ms: int, rule: DateBuckets) -> int:
 def next_key(key: int, rule: DateBuckets) -> int:
     """The key of the bucket after the one starting at ``key``."""
     unit, fixed = rule.interval.unit, rule.interval.fixed_ms
-    if rule.fixed_zone and (fixed is not None or unit in UNIT_MS or unit in ("day", "week")):
+    if rule.fixed_zone and rule.even:
         # No daylight saving: these buckets are all one step long (see ``bucket_of``).
-        return key + (fixed or UNIT_MS.get(unit or "") or (WEEK_MS if unit == "week" else DAY_MS))
+        return key + rule.step_ms
     if fixed is not None or unit in UNIT_MS:
         step = fixed or UNIT_MS[unit or "minute"]
         candidate = bucket_of(key + step, rule)

@@ -32,13 +32,12 @@ import math
 from sqlglot import exp
 
 from aggregata.model.zones import Alignment, offset_alignment
-from aggregata.sql.aggs.dates import DAY_MS, UNIT_MS, WEEK_MS, DateBuckets
+from aggregata.sql.aggs.dates import UNIT_MS, DateBuckets
 from aggregata.sql.aggs.functions import EpochMillis, MillisToTimestamp
 from aggregata.sql.query import col
 
 SLOT = "__slot"
 MIN_SLOT_MS = 60_000
-HOUR_MS = 3_600_000
 SECOND_MS = 1_000
 _CLAUSES = frozenset(
     {"expressions", "from_", "where", "group", "having", "qualify", "order", "limit", "with"}
@@ -52,17 +51,15 @@ def slot_width(rule: DateBuckets) -> tuple[int, int | None] | None:
     integer arithmetic (only months, quarters and years need the calendar per row); zones
     whose offsets are not on quarter hours; slots under a minute (too many).
     """
-    unit, fixed = rule.interval.unit, rule.interval.fixed_ms
-    step = fixed or UNIT_MS.get(unit or "") or (WEEK_MS if unit == "week" else DAY_MS)
     if rule.fixed_zone:
-        if fixed is not None or unit in UNIT_MS or unit in ("day", "week"):
+        if rule.even:
             return None
-        alignment: Alignment | None = Alignment(math.gcd(HOUR_MS, rule.constant_offset_ms()), None)
+        alignment: Alignment | None = Alignment(math.gcd(UNIT_MS["hour"], rule.constant_offset_ms()), None)
     else:
         alignment = offset_alignment(getattr(rule.zone, "key", ""))
     if alignment is None:
         return None
-    width = math.gcd(alignment.step_ms, step, abs(rule.offset_ms))
+    width = math.gcd(alignment.step_ms, rule.step_ms, abs(rule.offset_ms))
     return (width, alignment.since_ms) if width >= MIN_SLOT_MS else None
 
 
